@@ -1,0 +1,1 @@
+"""Mini Streamio, Python side: YOLO training tracked in MLflow, and YOLO inference behind BentoML."""

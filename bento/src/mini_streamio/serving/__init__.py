@@ -1,0 +1,1 @@
+"""The BentoML inference service (thin) over mini_streamio.inference."""

@@ -1,0 +1,65 @@
+"""Settings of every Python process, read once from the environment.
+
+The variable names are shared with the gateway's zod schema, the native stack and
+docker-compose, so one `.env` configures the whole system.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and its value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    bind_host: str = "127.0.0.1"
+    minio_endpoint: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000")
+    minio_access_key: str = Field(default="mini-streamio", min_length=3)
+    minio_secret_key: SecretStr = Field(default=SecretStr("mini-streamio-secret"), min_length=8)
+    minio_region: str = "us-east-1"
+    mlflow_tracking_uri: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:5000")
+    mlflow_port: int = Field(default=5000, ge=1, le=65535)
+    bentoml_port: int = Field(default=3000, ge=1, le=65535)
+    data_dir: Path = Field(default=REPO_ROOT / ".data", validation_alias="MINI_STREAMIO_DATA_DIR")
+
+    datasets_bucket: str = "datasets"
+    models_bucket: str = "models"
+    mlflow_bucket: str = "mlflow"
+    registered_model_name: str = "mini-streamio-detector"
+
+    @property
+    def minio_secure(self) -> bool:
+        return self.minio_endpoint.scheme == "https"
+
+    @property
+    def minio_host(self) -> str:
+        """host:port, the form the MinIO SDK takes."""
+        return f"{self.minio_endpoint.host}:{self.minio_endpoint.port}"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for issue in error.errors():
+        field = str(issue["loc"][0]) if issue["loc"] else "?"
+        name = "MINI_STREAMIO_DATA_DIR" if field in ("data_dir", "MINI_STREAMIO_DATA_DIR") else field.upper()
+        lines.append(f"  {name}={issue.get('input')!r}: {issue['msg']}")
+    return "invalid setting(s):\n" + "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None

@@ -1,0 +1,67 @@
+"""Nothing downloads at run time: Ultralytics, configured by mini_streamio.offline, trains
+a model from an architecture yaml with every non-loopback connection and DNS lookup refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from mini_streamio.synthetic import generate_shapes_dataset
+
+GUARDED_TRAINING = textwrap.dedent(
+    """
+    import socket, sys
+    from pathlib import Path
+
+    attempts = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def is_local(host):
+        return str(host) in ("localhost", "::1") or str(host).startswith("127.")
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if not isinstance(host, str) or not (is_local(host) or self.family == socket.AF_UNIX):
+            attempts.append(("connect", address))
+            raise OSError("network access blocked by test")
+        return real_connect(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not is_local(host):
+            attempts.append(("getaddrinfo", host))
+            raise socket.gaierror("DNS blocked by test")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect = connect
+    socket.getaddrinfo = getaddrinfo
+
+    from mini_streamio.offline import configure_ultralytics
+    configure_ultralytics(Path(sys.argv[1]) / "ultralytics")
+    from ultralytics import YOLO
+
+    model = YOLO("yolov8n.yaml")
+    model.train(data=sys.argv[2], epochs=1, imgsz=64, batch=8, workers=0, device="cpu",
+                project=sys.argv[1], name="run", plots=True, amp=False, verbose=False)
+    model.predict(sys.argv[3], imgsz=64, verbose=False)
+    print("ATTEMPTS", attempts)
+    sys.exit(1 if attempts else 0)
+    """
+)
+
+
+def test_when_training_offline_then_no_network_access_is_attempted(tmp_path: Path) -> None:
+    data_yaml = generate_shapes_dataset(tmp_path / "shapes", {"train": 8, "valid": 4}, image_size=64)
+    image = next((tmp_path / "shapes" / "valid" / "images").iterdir())
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_TRAINING, str(tmp_path), str(data_yaml), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ATTEMPTS []" in result.stdout
+    # The plots need the font that would otherwise be downloaded.
+    assert (tmp_path / "ultralytics" / "Ultralytics" / "Arial.ttf").exists()
+    assert (tmp_path / "run" / "results.csv").exists()

@@ -1,0 +1,24 @@
+// CLI settings from the environment, with the same names as every other component.
+import { z } from 'zod';
+
+const cliEnvSchema = z.object({
+  MINIO_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
+  MINIO_ACCESS_KEY: z.string().min(3).default('mini-streamio'),
+  MINIO_SECRET_KEY: z.string().min(8).default('mini-streamio-secret'),
+  MINIO_REGION: z.string().min(1).default('us-east-1'),
+  MLFLOW_TRACKING_URI: z.url().default('http://127.0.0.1:5000'),
+  GATEWAY_URL: z.url().default('http://127.0.0.1:8080'),
+  API_KEY: z.string().optional(),
+});
+
+export type CliConfig = z.infer<typeof cliEnvSchema>;
+
+/** Parses the CLI's settings; throws an Error whose message names each bad variable. */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const parsed = cliEnvSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map(
+    (i) => `${String(i.path[0])}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`,
+  );
+  throw new Error(`invalid setting(s): ${problems.join('; ')}`);
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs everything Mini Streamio needs to run and test, and reuses what is already there:
+#   - npm packages (re-installed only when package-lock.json changes),
+#   - the Python virtualenv (outside the clone, keyed by the hash of bento/uv.lock),
+#   - the MinIO server binary (built from a pinned commit, outside the clone).
+# Links in .stack/ point at the cached venv and binary, so every script uses one path.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${MINI_STREAMIO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mini-streamio}"
+UV_VERSION="0.13.8"
+# MinIO community edition ships as source only; this commit is the newest on 2026-02-12.
+MINIO_MODULE="github.com/minio/minio"
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+MINIO_COMMIT="${MINIO_VERSION##*-}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2)"; }
+
+need node "Node.js 20.19 or newer"
+need python3 "Python 3.11"
+need go "Go 1.24 or newer, to build the MinIO server"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || die "Node.js >= 20.19 is required, found $(node --version)"
+python3 -c 'import sys; sys.exit(0 if sys.version_info[:2]==(3,11) else 1)' \
+  || die "Python 3.11 is required as python3, found $(python3 --version)"
+
+mkdir -p "$CACHE/bin" "$ROOT/.stack"
+
+install_npm() {
+  local stamp="$ROOT/node_modules/.mini-streamio-lock-hash" want
+  want="$(sha256sum "$ROOT/package-lock.json" | cut -c1-16)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return; fi
+  log "installing npm packages (npm ci)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+}
+
+install_uv() {
+  UV="$CACHE/tools/bin/uv"
+  if [[ -x "$UV" && "$("$UV" --version)" == "uv $UV_VERSION"* ]]; then return; fi
+  log "installing uv $UV_VERSION into $CACHE/tools"
+  python3 -m venv "$CACHE/tools"
+  "$CACHE/tools/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+}
+
+install_python() {
+  local hash venv
+  hash="$(sha256sum "$ROOT/bento/uv.lock" | cut -c1-16)"
+  venv="$CACHE/venv-$hash"
+  if [[ ! -f "$venv/.complete" ]]; then
+    log "creating the Python environment $venv (first run downloads torch: several minutes)"
+    (cd "$ROOT/bento" && UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --frozen --all-groups --quiet)
+    touch "$venv/.complete"
+  else
+    # The project itself is installed editable; re-linking it is instant and keeps it current.
+    (cd "$ROOT/bento" && UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --frozen --all-groups --quiet --offline)
+  fi
+  ln -sfn "$venv" "$ROOT/.stack/venv"
+}
+
+install_minio() {
+  local bin="$CACHE/bin/minio-$MINIO_COMMIT"
+  if [[ ! -x "$bin" ]]; then
+    log "building the MinIO server from $MINIO_MODULE@$MINIO_VERSION (first run: a few minutes)"
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && GOBIN="$tmp" go install "$MINIO_MODULE@$MINIO_VERSION")
+    mv "$tmp/minio" "$bin"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$ROOT/.stack/bin"
+  ln -sfn "$bin" "$ROOT/.stack/bin/minio"
+}
+
+install_npm
+install_uv
+install_python
+install_minio

@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from './config.js';
+import { freePort, probe } from './supervisor.js';
+import { startTestStack, type TestStack } from './test-stack.js';
+
+function runStack(command: string, env: Record<string, string>) {
+  return spawnSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'scripts/stack/main.ts'), command],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+}
+
+describe('npm start, fail-fast cases', () => {
+  it('when a port setting is not a number, then start fails naming the setting without a stack trace', () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-state-'));
+    const result = runStack('start', { GATEWAY_PORT: 'eighty', MINI_STREAMIO_STATE_DIR: stateDir });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('GATEWAY_PORT="eighty"');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('when a port is already taken, then start fails naming the setting and starts nothing', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-state-'));
+    const blocker = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    const result = runStack('start', {
+      MLFLOW_PORT: String(port),
+      MINIO_PORT: String(await freePort()),
+      MINI_STREAMIO_STATE_DIR: stateDir,
+    });
+    blocker.close();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`MLFLOW_PORT=${port}: port ${port} on 127.0.0.1 is already in use`);
+    expect(fs.existsSync(path.join(stateDir, 'stack.pid'))).toBe(false);
+  });
+
+  it('when the stack already runs, then a second start says so instead of crashing', () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-state-'));
+    fs.writeFileSync(path.join(stateDir, 'stack.pid'), String(process.pid));
+    const result = runStack('start', { MINI_STREAMIO_STATE_DIR: stateDir });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`Mini Streamio is already running (pid ${process.pid})`);
+  });
+});
+
+describe('the four services, started as npm start starts them', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack(['minio', 'mlflow', 'bento', 'gateway']);
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('when all are up, then every health endpoint answers and the gateway reports ready', async () => {
+    const env = stack.env;
+    expect(await probe(`${env.MINIO_ENDPOINT}/minio/health/live`)).toBe(true);
+    expect(await probe(`${env.MLFLOW_TRACKING_URI}/health`)).toBe(true);
+    expect(await probe(`${env.BENTOML_URL}/readyz`)).toBe(true);
+    const ready = await fetch(`${env.GATEWAY_URL}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, checks: { storage: true, inference: true } });
+  });
+
+  it('when MinIO stops, then the gateway reports not ready, and ready again once it is back', async () => {
+    await stack.supervisor.stop('minio');
+    const down = await fetch(`${stack.env.GATEWAY_URL}/readyz`);
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { checks: { storage: boolean } }).checks.storage).toBe(false);
+    await stack.restart('minio');
+    expect((await fetch(`${stack.env.GATEWAY_URL}/readyz`)).status).toBe(200);
+  });
+
+  it('when the stack stops, then no process it started is left', async () => {
+    const groups = stack.supervisor.processGroups();
+    expect(groups).toHaveLength(4);
+    const members = () =>
+      spawnSync('pgrep', ['-g', groups.join(',')], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean);
+    expect(members().length).toBeGreaterThan(4); // MLflow and BentoML run worker processes
+    await stack.stop();
+    expect(members()).toEqual([]);
+  });
+});
