@@ -51,13 +51,18 @@ install_python() {
   venv="$CACHE/venv-$hash"
   if [[ ! -f "$venv/.complete" ]]; then
     log "creating the Python environment $venv (first run downloads torch: several minutes)"
-    (cd "$ROOT/bento" && UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --frozen --all-groups --quiet)
+    # Dependencies only: the venv is shared by every clone with this lock, so the project's
+    # own code is put on the path by the .stack/python wrapper of each clone instead.
+    (cd "$ROOT/bento" && UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --frozen --all-groups --no-install-project --quiet)
     touch "$venv/.complete"
-  else
-    # The project itself is installed editable; re-linking it is instant and keeps it current.
-    (cd "$ROOT/bento" && UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --frozen --all-groups --quiet --offline)
   fi
   ln -sfn "$venv" "$ROOT/.stack/venv"
+  cat >"$ROOT/.stack/python" <<PY
+#!/bin/sh
+# Python of this clone: the cached venv with this clone's bento/src on the path.
+PYTHONPATH="$ROOT/bento/src\${PYTHONPATH:+:\$PYTHONPATH}" exec "$venv/bin/python" "\$@"
+PY
+  chmod +x "$ROOT/.stack/python"
 }
 
 install_minio() {

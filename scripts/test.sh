@@ -16,4 +16,4 @@ step "TypeScript tests (unit, component, integration, end-to-end)"
 npx vitest run
 
 step "Python tests (unit, integration)"
-.stack/venv/bin/pytest bento/tests
+.stack/python -m pytest bento/tests

@@ -21,7 +21,8 @@ export interface ServiceSpec {
   links: Record<string, string>;
 }
 
-const python = path.join(repoRoot, '.stack/venv/bin/python');
+// The clone's Python wrapper: the cached venv with this clone's bento/src on the path.
+const python = path.join(repoRoot, '.stack/python');
 
 export interface SharedEnv extends Record<string, string> {
   BIND_HOST: string;
