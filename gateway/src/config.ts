@@ -2,6 +2,16 @@
 // naming the variable. Names are shared with the native stack, the Python side and compose.
 import { z } from 'zod';
 
+const MiB = 1024 * 1024;
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+// S3 bucket naming rules (lower case, digits, dots, hyphens; 3–63 characters).
+const bucketName = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid bucket name')
+    .default(fallback);
+
 const configSchema = z.object({
   BIND_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -11,6 +21,24 @@ const configSchema = z.object({
   MINIO_REGION: z.string().min(1).default('us-east-1'),
   BENTOML_URL: z.url().default('http://127.0.0.1:3000'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** When set, /image/detect requires this value in the X-API-Key header. Empty means unset. */
+  API_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8).optional()),
+  /** Largest accepted upload. */
+  MAX_IMAGE_BYTES: positiveInt(10 * MiB),
+  /** Decompression-bomb guard: width × height above this is refused before anything decodes it. */
+  MAX_IMAGE_PIXELS: positiveInt(50_000_000),
+  /** Tasks not yet completed or failed (all gateways together) above which POST answers 429. */
+  MAX_QUEUE_DEPTH: positiveInt(1000),
+  /** How often the reconciler moves tasks forward. */
+  RECONCILE_INTERVAL_MS: positiveInt(500),
+  /** A task BentoML still reports in progress after this long is submitted again. */
+  TASK_TIMEOUT_MS: positiveInt(5 * 60_000),
+  /** Submissions to BentoML per task before it is marked failed. */
+  MAX_ATTEMPTS: positiveInt(3),
+  /** Timeout of one HTTP call to BentoML. */
+  BENTOML_TIMEOUT_MS: positiveInt(10_000),
+  IMAGES_BUCKET: bucketName('images'),
+  TASKS_BUCKET: bucketName('tasks'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -22,7 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
-    return `  ${name}=${JSON.stringify(env[name])}: ${issue.message}`;
+    // Never echo a secret back into logs.
+    const shown = name === 'API_KEY' || name === 'MINIO_SECRET_KEY' ? '(hidden)' : JSON.stringify(env[name]);
+    return `  ${name}=${shown}: ${issue.message}`;
   });
   throw new ConfigError(`invalid setting(s):\n${problems.join('\n')}`);
 }

@@ -1,13 +1,10 @@
-// Composition root: read config, wire adapters into the app, listen, stop cleanly.
-import { ConfigError, loadConfig } from './config.js';
-import { createApp } from './http/app.js';
-import { BentoMLClient } from './inference/bentoml-client.js';
-import { MinioStore, minioClient } from './storage/minio-store.js';
+// Composition root: read config, build the gateway, listen, run the reconciler, stop cleanly.
+import { composeGateway } from './compose.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 
-function main(): void {
-  let config: ReturnType<typeof loadConfig>;
+function readConfig(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`gateway: ${err.message}`);
@@ -15,12 +12,14 @@ function main(): void {
     }
     throw err;
   }
-  const app = createApp({
-    store: new MinioStore(minioClient(config)),
-    inference: new BentoMLClient(config.BENTOML_URL),
-  });
+}
+
+function main(): void {
+  const config = readConfig();
+  const { app, reconciler, logger } = composeGateway(config);
   const server = app.listen(config.GATEWAY_PORT, config.BIND_HOST, () => {
-    console.log(`gateway listening on http://${config.BIND_HOST}:${config.GATEWAY_PORT}`);
+    logger.info(`gateway listening on http://${config.BIND_HOST}:${config.GATEWAY_PORT}`);
+    reconciler.start();
   });
   server.on('error', (err: NodeJS.ErrnoException) => {
     console.error(
@@ -30,9 +29,14 @@ function main(): void {
     );
     process.exit(1);
   });
-  const stop = () => server.close(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const stop = async () => {
+    await reconciler.stop();
+    server.close(() => process.exit(0));
+    // Keep-alive connections may hold close() open; do not outlive the supervisor's grace period.
+    setTimeout(() => process.exit(0), 5_000).unref();
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
 }
 
 main();

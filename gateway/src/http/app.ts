@@ -1,22 +1,73 @@
-// The Express application: routes and middleware, no process concerns (see start.ts).
-import express, { type ErrorRequestHandler } from 'express';
+// The Express application: middleware and routes, no process concerns (see start.ts).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import YAML from 'yaml';
+import type { DetectionContext } from '../detection/detection-module.js';
 import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { AppError } from './errors.js';
+import { requireApiKey } from './api-key.js';
+import { detectionRoutes } from './detection-routes.js';
+import { errorHandler } from './error-middleware.js';
+import type { GatewayMetrics } from './metrics.js';
+import { requestId } from './request-id.js';
+
+/** The contract, at the repository root (two levels above both src/http and dist/http). */
+export const openapiPath = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../openapi.yaml',
+);
 
 export interface AppDeps {
   store: ObjectStore;
   inference: InferenceClient;
+  detection: DetectionContext;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  apiKey?: string;
+  maxImageBytes: number;
+  /** Check every JSON answer against openapi.yaml (on in tests; costs time in production). */
+  validateResponses?: boolean;
 }
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: requestId,
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+    }),
+  );
+  app.use(deps.metrics.middleware());
+
+  const spec = YAML.parse(fs.readFileSync(openapiPath, 'utf8'));
+  // Served from swagger-ui-dist in node_modules: no CDN, works offline.
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { swaggerOptions: { validatorUrl: null } }));
+
+  app.use('/image', requireApiKey(deps.apiKey));
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: openapiPath,
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: deps.validateResponses ?? false,
+      validateSecurity: false, // the API key is optional and checked above
+      fileUploader: { limits: { fileSize: deps.maxImageBytes, files: 2, fields: 10 } },
+      ignorePaths: /^\/docs/,
+    }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-
   app.get('/readyz', async (_req, res) => {
     const [storage, inference] = await Promise.all([
       deps.store.ping().then(
@@ -29,15 +80,12 @@ export function createApp(deps: AppDeps): express.Express {
       .status(storage && inference ? 200 : 503)
       .json({ ready: storage && inference, checks: { storage, inference } });
   });
+  app.get('/metrics', async (_req, res) => {
+    const { contentType, body } = await deps.metrics.render();
+    res.type(contentType).send(body);
+  });
+  app.use(detectionRoutes(deps.detection));
 
-  app.use(errorHandler);
+  app.use(errorHandler(deps.maxImageBytes));
   return app;
 }
-
-const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
-  if (err instanceof AppError) {
-    res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details } });
-    return;
-  }
-  res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
-};

@@ -1,8 +1,16 @@
-// MinIO adapter of the ObjectStore port.
+// MinIO adapter of the ObjectStore port. Every MinIO failure that is not "no such object" or
+// "condition failed" becomes an UpstreamError (503 storage_unavailable) here, so callers above
+// never see MinIO's own error types.
 import { Client } from 'minio';
 import type { Config } from '../config.js';
 import { UpstreamError } from '../http/errors.js';
-import type { ObjectStore } from './object-store.js';
+import {
+  type ListedObject,
+  type ObjectStore,
+  type PutOptions,
+  type StoredObject,
+  WriteConflictError,
+} from './object-store.js';
 
 export function minioClient(config: Config): Client {
   const url = new URL(config.MINIO_ENDPOINT);
@@ -14,17 +22,127 @@ export function minioClient(config: Config): Client {
     accessKey: config.MINIO_ACCESS_KEY,
     secretKey: config.MINIO_SECRET_KEY,
     region: config.MINIO_REGION,
+    // The caller decides what to do when MinIO is down; a client-side retry only delays the 503.
+    retryOptions: { disableRetry: true },
   });
 }
 
+const errorCode = (err: unknown): string | undefined => (err as { code?: string } | null)?.code;
+const isMissing = (err: unknown) => ['NoSuchKey', 'NotFound'].includes(errorCode(err) ?? '');
+const isConflict = (err: unknown) => errorCode(err) === 'PreconditionFailed';
+
 export class MinioStore implements ObjectStore {
-  constructor(private readonly client: Client) {}
+  private bucketsReady: Promise<void> | undefined;
+
+  /** `buckets` are created on first use (idempotently), so MinIO may come up after the gateway. */
+  constructor(
+    private readonly client: Client,
+    private readonly buckets: readonly string[] = [],
+  ) {}
 
   async ping(): Promise<void> {
+    await this.wrap(() => this.client.listBuckets());
+  }
+
+  /** Creates the configured buckets once; a failure is retried on the next call. */
+  ensureBuckets(): Promise<void> {
+    this.bucketsReady ??= this.wrap(async () => {
+      for (const bucket of this.buckets) {
+        if (await this.client.bucketExists(bucket)) continue;
+        try {
+          await this.client.makeBucket(bucket);
+        } catch (err) {
+          // Another gateway created it between our check and our create.
+          if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(errorCode(err) ?? '')) throw err;
+        }
+      }
+    }).catch((err: unknown) => {
+      this.bucketsReady = undefined;
+      throw err;
+    });
+    return this.bucketsReady;
+  }
+
+  async put(bucket: string, key: string, body: Buffer, options: PutOptions = {}): Promise<string> {
+    const headers: Record<string, string> = {};
+    if (options.contentType) headers['Content-Type'] = options.contentType;
+    if (options.ifMatch) headers['If-Match'] = `"${options.ifMatch}"`;
+    if (options.ifNoneMatch) headers['If-None-Match'] = options.ifNoneMatch;
     try {
-      await this.client.listBuckets();
+      const { etag } = await this.call(() => this.client.putObject(bucket, key, body, body.length, headers));
+      return etag;
     } catch (err) {
-      throw new UpstreamError('storage_unavailable', `MinIO is unreachable: ${(err as Error).message}`);
+      if (isConflict(err)) throw new WriteConflictError(bucket, key);
+      throw err;
+    }
+  }
+
+  async get(bucket: string, key: string): Promise<StoredObject | undefined> {
+    try {
+      return await this.call(async () => {
+        const stream = await this.client.getObject(bucket, key);
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        // getObject resolves to the HTTP response, whose headers carry the ETag.
+        const etag = String((stream as unknown as { headers: Record<string, string> }).headers.etag ?? '');
+        return { body: Buffer.concat(chunks), etag: etag.replaceAll('"', '') };
+      });
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async exists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await this.call(() => this.client.statObject(bucket, key));
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  async remove(bucket: string, key: string): Promise<void> {
+    await this.call(() => this.client.removeObject(bucket, key));
+  }
+
+  async list(bucket: string, prefix: string, limit: number): Promise<ListedObject[]> {
+    return this.call(async () => {
+      const found: ListedObject[] = [];
+      let token = '';
+      do {
+        const pageSize = Math.min(1000, limit - found.length);
+        const page = await this.client.listObjectsV2Query(bucket, prefix, token, '', pageSize, '');
+        for (const o of page.objects) if (o.name) found.push({ key: o.name, lastModified: o.lastModified });
+        token = page.isTruncated ? page.nextContinuationToken : '';
+      } while (token && found.length < limit);
+      return found.slice(0, limit);
+    });
+  }
+
+  /** Runs one operation after the buckets exist, creating them again if one was deleted. */
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.buckets.length > 0) await this.ensureBuckets();
+    return this.wrap(async () => {
+      try {
+        return await operation();
+      } catch (err) {
+        if (errorCode(err) !== 'NoSuchBucket') throw err;
+        this.bucketsReady = undefined;
+        await this.ensureBuckets();
+        return await operation();
+      }
+    });
+  }
+
+  /** Lets "no such object" and "condition failed" through; every other failure becomes a 503. */
+  private async wrap<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if (err instanceof UpstreamError || isMissing(err) || isConflict(err)) throw err;
+      throw new UpstreamError('storage_unavailable', `MinIO is unavailable: ${(err as Error).message}`);
     }
   }
 }

@@ -1,0 +1,73 @@
+// Wires the detection module from its ports: one place that knows how the use cases, the
+// advancer, the queue depth and the reconciler fit together (used by start.ts and the tests).
+import type { Logger } from 'pino';
+import type { InferenceClient } from '../inference/inference-client.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ImageLimits } from './image-inspection.js';
+import { QueueDepth } from './queue-depth.js';
+import { Reconciler } from './reconciler.js';
+import { TaskAdvancer, type TaskEvents } from './task-advancer.js';
+import { type TaskBuckets, TaskRepository } from './task-repository.js';
+import type { RetryPolicy } from './task-state.js';
+
+export interface DetectionSettings {
+  buckets: TaskBuckets;
+  limits: ImageLimits;
+  policy: RetryPolicy;
+  maxQueueDepth: number;
+  reconcileIntervalMs: number;
+  /** How long a GET may spend moving its task forward before it answers with what it read. */
+  getBudgetMs: number;
+}
+
+/** What the use cases need. */
+export interface DetectionContext {
+  repo: TaskRepository;
+  advancer: TaskAdvancer;
+  queueDepth: QueueDepth;
+  limits: ImageLimits;
+  getBudgetMs: number;
+  log: Logger;
+}
+
+export interface DetectionModule {
+  context: DetectionContext;
+  reconciler: Reconciler;
+}
+
+export function createDetectionModule(
+  store: ObjectStore,
+  inference: InferenceClient,
+  settings: DetectionSettings,
+  events: TaskEvents & { queueDepth(depth: number): void },
+  log: Logger,
+): DetectionModule {
+  const repo = new TaskRepository(store, settings.buckets);
+  const advancer = new TaskAdvancer(repo, inference, {
+    policy: settings.policy,
+    minPollIntervalMs: settings.reconcileIntervalMs / 2,
+    events,
+    log,
+  });
+  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, settings.reconcileIntervalMs * 2, (depth) =>
+    events.queueDepth(depth),
+  );
+  const reconciler = new Reconciler(repo, advancer, queueDepth, {
+    intervalMs: settings.reconcileIntervalMs,
+    policy: settings.policy,
+    orphanGraceMs: 60_000,
+    pollsPerRound: 64,
+    scanLimit: Math.max(10_000, settings.maxQueueDepth * 2),
+    concurrency: 4,
+    log,
+  });
+  const context = {
+    repo,
+    advancer,
+    queueDepth,
+    limits: settings.limits,
+    getBudgetMs: settings.getBudgetMs,
+    log,
+  };
+  return { context, reconciler };
+}

@@ -1,0 +1,156 @@
+// The reconciler: every interval, lists the pending tasks and moves each forward (submits
+// queued ones, polls BentoML for processing ones, re-submits lost or overdue ones). Every
+// gateway process runs one; the If-Match writes make concurrent rounds safe. The record cache
+// only saves MinIO reads: a stale entry costs one failed write and a re-read, never a wrong
+// answer.
+import type { Logger } from 'pino';
+import { UpstreamError } from '../http/errors.js';
+import type { QueueDepth } from './queue-depth.js';
+import type { TaskAdvancer } from './task-advancer.js';
+import type { PendingTask, TaskRepository, Versioned } from './task-repository.js';
+import { isTerminal, nextStep, type RetryPolicy } from './task-state.js';
+
+export interface ReconcilerOptions {
+  intervalMs: number;
+  policy: RetryPolicy;
+  /** A pending marker without a record older than this is left over from a failed creation. */
+  orphanGraceMs: number;
+  /** BentoML status requests per round at most, least recently polled tasks first. */
+  pollsPerRound: number;
+  /** Pending tasks looked at per round at most. */
+  scanLimit: number;
+  /** Tasks worked on at once. */
+  concurrency: number;
+  log: Logger;
+}
+
+export class Reconciler {
+  private readonly cache = new Map<string, Versioned>();
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> | undefined;
+  private running = false;
+  private lastRoundFailed = false;
+
+  constructor(
+    private readonly repo: TaskRepository,
+    private readonly advancer: TaskAdvancer,
+    private readonly queueDepth: QueueDepth,
+    private readonly options: ReconcilerOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const loop = async () => {
+      this.round = this.runOnce().catch((err: unknown) => this.reportFailure(err));
+      await this.round;
+      if (this.running) this.timer = setTimeout(loop, this.options.intervalMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.round;
+  }
+
+  /** One round over every pending task. */
+  async runOnce(): Promise<void> {
+    const pending = await this.repo.listPending(this.options.scanLimit);
+    this.queueDepth.observe(pending.length);
+    const ids = new Set(pending.map((p) => p.taskId));
+    this.advancer.forgetAllBut(ids);
+    for (const id of this.cache.keys()) if (!ids.has(id)) this.cache.delete(id);
+
+    const tasks = await this.load(pending);
+    const now = new Date();
+    const { policy } = this.options;
+    const toSubmit = tasks.filter((t) =>
+      ['submit', 'abandon'].includes(nextStep(t.record, now, policy).kind),
+    );
+    const toPoll = tasks
+      .filter((t) => nextStep(t.record, now, policy).kind === 'poll')
+      .sort(this.pollOrder)
+      .slice(0, this.options.pollsPerRound);
+    await forEachLimit([...toSubmit, ...toPoll], this.options.concurrency, (t) => this.advance(t));
+    if (this.lastRoundFailed) this.options.log.info('reconciler: storage reachable again');
+    this.lastRoundFailed = false;
+  }
+
+  /** Records of the pending tasks; cleans up markers of finished tasks and failed creations. */
+  private async load(pending: PendingTask[]): Promise<Versioned[]> {
+    const loaded: Versioned[] = [];
+    await forEachLimit(pending, this.options.concurrency, async (item) => {
+      try {
+        const task = await this.loadOne(item);
+        if (task) loaded.push(task);
+      } catch (err) {
+        if (err instanceof UpstreamError) throw err; // storage down: this round is over
+        this.options.log.error(
+          { task_id: item.taskId, err: (err as Error).message },
+          'unreadable task record',
+        );
+      }
+    });
+    return loaded;
+  }
+
+  private async loadOne({ taskId, since }: PendingTask): Promise<Versioned | undefined> {
+    let task = this.cache.get(taskId);
+    // A claimed task is re-read: the claimer (maybe another gateway) has likely moved on.
+    if (!task || nextStep(task.record, new Date(), this.options.policy).kind === 'wait')
+      task = await this.repo.read(taskId);
+    if (!task) {
+      if (Date.now() - since.getTime() > this.options.orphanGraceMs) await this.repo.removeOrphan(taskId);
+      return undefined;
+    }
+    if (isTerminal(task.record.status)) {
+      this.cache.delete(taskId);
+      await this.repo.removePending(taskId);
+      return undefined;
+    }
+    this.cache.set(taskId, task);
+    return task;
+  }
+
+  private async advance(task: Versioned): Promise<void> {
+    const id = task.record.task_id;
+    try {
+      const next = await this.advancer.advance(task);
+      if (isTerminal(next.record.status)) this.cache.delete(id);
+      else this.cache.set(id, next);
+    } catch (err) {
+      this.cache.delete(id); // read it afresh next round
+      this.options.log.warn(
+        { task_id: id, err: (err as Error).message },
+        'reconciler could not advance task',
+      );
+    }
+  }
+
+  /** Never polled first, then least recently polled, then oldest submission. */
+  private readonly pollOrder = (a: Versioned, b: Versioned): number => {
+    const polled = (t: Versioned) => this.advancer.lastPolledAt(t.record.task_id) ?? 0;
+    const started = (t: Versioned) => Date.parse(t.record.current?.started_at ?? t.record.created_at);
+    return polled(a) - polled(b) || started(a) - started(b);
+  };
+
+  private reportFailure(err: unknown): void {
+    if (!this.lastRoundFailed)
+      this.options.log.warn({ err: (err as Error).message }, 'reconciler round failed; retrying');
+    this.lastRoundFailed = true;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

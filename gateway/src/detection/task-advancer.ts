@@ -1,0 +1,199 @@
+// Moves one task forward by talking to BentoML and writing the record with If-Match, so that
+// when two gateways (or a GET and the reconciler) act on one task at once, exactly one write
+// wins and the other re-reads and re-decides. Used by POST (first submission), GET (advance on
+// read) and the reconciler (everything else).
+import type { Logger } from 'pino';
+import { UpstreamError } from '../http/errors.js';
+import { type InferenceClient, InferenceRejectedError } from '../inference/inference-client.js';
+import { WriteConflictError } from '../storage/object-store.js';
+import type { RetryReason, TaskRecord } from './dto.js';
+import type { TaskRepository, Versioned } from './task-repository.js';
+import {
+  accepted,
+  claim,
+  fail,
+  finish,
+  isOverdue,
+  isTerminal,
+  nextStep,
+  type RetryPolicy,
+  release,
+  retry,
+} from './task-state.js';
+
+/** Hooks for metrics; the advancer only reports transitions it actually wrote. */
+export interface TaskEvents {
+  finished(record: TaskRecord): void;
+  retried(record: TaskRecord, reason: RetryReason): void;
+}
+
+export interface AdvancerOptions {
+  policy: RetryPolicy;
+  /** BentoML is asked about one task at most this often (per gateway process). */
+  minPollIntervalMs: number;
+  events: TaskEvents;
+  log: Logger;
+  clock?: () => Date;
+}
+
+const MAX_CONFLICTS = 3;
+
+export class TaskAdvancer {
+  /** Work in progress per task in this process, so a GET and the reconciler do not double up. */
+  private readonly inflight = new Map<string, Promise<Versioned>>();
+  /** When this process last asked BentoML about a task: an optimisation only, never the truth. */
+  private readonly lastPolled = new Map<string, number>();
+  private readonly clock: () => Date;
+
+  constructor(
+    private readonly repo: TaskRepository,
+    private readonly inference: InferenceClient,
+    private readonly options: AdvancerOptions,
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** Does whatever is due for the task now; returns the record as it then stands. */
+  advance(task: Versioned, image?: Buffer): Promise<Versioned> {
+    const id = task.record.task_id;
+    const running = this.inflight.get(id);
+    if (running) return running;
+    const work = this.advanceWithRetries(task, image).finally(() => this.inflight.delete(id));
+    this.inflight.set(id, work);
+    return work;
+  }
+
+  /** When this process last asked BentoML about the task (epoch ms), if it did. */
+  lastPolledAt(taskId: string): number | undefined {
+    return this.lastPolled.get(taskId);
+  }
+
+  /** Forgets poll times of tasks that are no longer pending. */
+  forgetAllBut(pendingIds: ReadonlySet<string>): void {
+    for (const id of this.lastPolled.keys()) if (!pendingIds.has(id)) this.lastPolled.delete(id);
+  }
+
+  private async advanceWithRetries(task: Versioned, image?: Buffer): Promise<Versioned> {
+    let current = task;
+    let upload = image;
+    for (let conflicts = 0; ; conflicts++) {
+      try {
+        return await this.step(current, upload);
+      } catch (err) {
+        if (!(err instanceof WriteConflictError) || conflicts >= MAX_CONFLICTS) throw err;
+        // Someone else wrote the record since we read it: decide again from what is there now.
+        // The uploaded bytes belonged to our own claim, which may be gone: read them if needed.
+        const fresh = await this.repo.read(current.record.task_id);
+        if (!fresh) throw err;
+        current = fresh;
+        upload = undefined;
+      }
+    }
+  }
+
+  private async step(task: Versioned, image?: Buffer): Promise<Versioned> {
+    const now = this.clock();
+    const step = nextStep(task.record, now, this.options.policy);
+    switch (step.kind) {
+      case 'done':
+        return task;
+      case 'wait':
+        // Claimed: by this process (POST hands over the image) or by another gateway (it submits).
+        return image ? this.submit(task, image) : task;
+      case 'abandon':
+        return this.retryTask(task, 'abandoned', 'the gateway that was submitting it stopped answering');
+      case 'submit':
+        return this.submit(await this.save(task, claim(task.record, now)), image);
+      case 'poll':
+        return this.poll(task, step.inferenceTaskId);
+    }
+  }
+
+  /** Sends a claimed task to BentoML and records its id there. */
+  private async submit(task: Versioned, image?: Buffer): Promise<Versioned> {
+    const { record } = task;
+    const bytes = image ?? (await this.repo.readImage(record));
+    if (!bytes) {
+      const error = { code: 'image_missing', message: `the stored image ${record.image.key} is gone` };
+      return this.save(task, fail(record, error, this.clock()));
+    }
+    let inferenceTaskId: string;
+    try {
+      inferenceTaskId = await this.inference.submit(
+        { bytes, contentType: record.image.content_type },
+        record.params,
+      );
+    } catch (err) {
+      if (err instanceof InferenceRejectedError) {
+        const error = { code: 'inference_rejected', message: err.message };
+        return this.save(task, fail(record, error, this.clock()));
+      }
+      if (err instanceof UpstreamError) {
+        this.options.log.warn({ task_id: record.task_id, err: err.message }, 'submission postponed');
+        return this.save(task, release(record, this.clock()));
+      }
+      throw err;
+    }
+    return this.save(task, accepted(record, inferenceTaskId, this.clock()));
+  }
+
+  /** Asks BentoML how the current attempt is doing and records what changed. */
+  private async poll(task: Versioned, inferenceTaskId: string): Promise<Versioned> {
+    const id = task.record.task_id;
+    const last = this.lastPolled.get(id);
+    if (last !== undefined && Date.now() - last < this.options.minPollIntervalMs) return task;
+    this.lastPolled.set(id, Date.now());
+    try {
+      const status = await this.inference.status(inferenceTaskId);
+      switch (status) {
+        case 'in_progress':
+          if (!isOverdue(task.record, this.clock(), this.options.policy)) return task;
+          return this.retryTask(
+            task,
+            'timeout',
+            `the inference service was still running it after ${this.options.policy.taskTimeoutMs} ms`,
+          );
+        case 'not_found':
+          return this.retryTask(task, 'lost', 'the inference service lost it (it restarted)');
+        case 'failed':
+          return this.retryTask(task, 'failed', 'the inference service reported it failed');
+        case 'canceled':
+          return this.retryTask(task, 'canceled', 'the inference service canceled it');
+        case 'completed': {
+          const outcome = await this.inference.result(inferenceTaskId);
+          if (!outcome) return this.retryTask(task, 'lost', 'the inference service lost its result');
+          return this.save(task, finish(task.record, outcome, this.clock()));
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      // An answer that makes no sense uses up the attempt, so no task polls forever...
+      if (err.status === 502) return this.retryTask(task, 'failed', err.message);
+      // ...while down or slow (BentoML or MinIO) changes nothing: the next poll tries again.
+      return task;
+    }
+  }
+
+  /** Drops the current attempt and, unless attempts are used up, submits the task again at once. */
+  private async retryTask(task: Versioned, reason: RetryReason, message: string): Promise<Versioned> {
+    const saved = await this.save(
+      task,
+      retry(task.record, reason, message, this.clock(), this.options.policy),
+    );
+    return saved.record.status === 'queued' ? this.step(saved) : saved;
+  }
+
+  /** Writes the next record if nobody else wrote since `task` was read; reports what happened. */
+  private async save(task: Versioned, next: TaskRecord): Promise<Versioned> {
+    const saved = await this.repo.update(next, task.etag);
+    if (isTerminal(next.status)) {
+      this.lastPolled.delete(next.task_id);
+      this.options.events.finished(next);
+      // The reconciler removes a marker left behind if this fails.
+      await this.repo.removePending(next.task_id).catch(() => {});
+    } else if (next.last_retry !== task.record.last_retry && next.last_retry) {
+      this.options.events.retried(next, next.last_retry.reason);
+    }
+    return saved;
+  }
+}

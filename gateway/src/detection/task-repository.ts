@@ -1,0 +1,124 @@
+// Task records, their images and the pending index, kept in the object store:
+//
+//   <images bucket>/<task id>                 the uploaded bytes, never rewritten
+//   <tasks bucket>/records/<task id>.json     the task record (the source of truth)
+//   <tasks bucket>/pending/<task id>          empty marker while the task is queued or processing
+//
+// The pending markers are the queue: the reconciler lists them instead of every record ever
+// written, and their count is the queue depth. Writes are ordered so that a crash leaves at
+// most a marker without a record (removed by the reconciler after a grace period), never a
+// record the reconciler cannot find.
+import { type ObjectStore, WriteConflictError } from '../storage/object-store.js';
+import { type TaskRecord, taskRecordSchema } from './dto.js';
+
+/** A record with the ETag it was read or written with: the precondition of the next write. */
+export interface Versioned {
+  record: TaskRecord;
+  etag: string;
+}
+
+export interface PendingTask {
+  taskId: string;
+  /** When the marker was written (≈ when the task was accepted). */
+  since: Date;
+}
+
+export interface TaskBuckets {
+  images: string;
+  tasks: string;
+}
+
+/** Creating a task found one with the same id (same Idempotency-Key). */
+export class TaskExistsError extends Error {}
+
+const recordKey = (taskId: string) => `records/${taskId}.json`;
+const PENDING = 'pending/';
+const pendingKey = (taskId: string) => `${PENDING}${taskId}`;
+
+export class TaskRepository {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly buckets: TaskBuckets,
+  ) {}
+
+  /**
+   * Stores image, pending marker and record (the record last, only if none exists).
+   * Rejects with TaskExistsError when a record with this id is already there.
+   */
+  async create(record: TaskRecord, image: Buffer): Promise<Versioned> {
+    const { images, tasks } = this.buckets;
+    const writes = await Promise.allSettled([
+      // An image is never replaced: a replay with the same Idempotency-Key keeps the first upload.
+      this.store
+        .put(images, record.image.key, image, { contentType: record.image.content_type, ifNoneMatch: '*' })
+        .catch(ignoreConflict),
+      this.store.put(tasks, pendingKey(record.task_id), Buffer.alloc(0)),
+    ]);
+    try {
+      for (const write of writes) if (write.status === 'rejected') throw write.reason;
+      const etag = await this.store.put(tasks, recordKey(record.task_id), serialize(record), {
+        contentType: 'application/json',
+        ifNoneMatch: '*',
+      });
+      return { record, etag };
+    } catch (err) {
+      if (err instanceof WriteConflictError) throw new TaskExistsError(`task ${record.task_id} exists`);
+      // Best effort: MinIO may be the thing that failed; the reconciler removes what stays.
+      await this.removeOrphan(record.task_id).catch(() => {});
+      throw err;
+    }
+  }
+
+  async read(taskId: string): Promise<Versioned | undefined> {
+    const stored = await this.store.get(this.buckets.tasks, recordKey(taskId));
+    if (!stored) return undefined;
+    const record = taskRecordSchema.parse(JSON.parse(stored.body.toString('utf8')));
+    return { record, etag: stored.etag };
+  }
+
+  async exists(taskId: string): Promise<boolean> {
+    return this.store.exists(this.buckets.tasks, recordKey(taskId));
+  }
+
+  /** Writes `next` only if the record is still the one read with `etag` (else WriteConflictError). */
+  async update(next: TaskRecord, etag: string): Promise<Versioned> {
+    const newEtag = await this.store.put(this.buckets.tasks, recordKey(next.task_id), serialize(next), {
+      contentType: 'application/json',
+      ifMatch: etag,
+    });
+    return { record: next, etag: newEtag };
+  }
+
+  async readImage(record: TaskRecord): Promise<Buffer | undefined> {
+    return (await this.store.get(this.buckets.images, record.image.key))?.body;
+  }
+
+  /** Tasks not yet completed or failed, oldest marker key first (at most `limit`). */
+  async listPending(limit: number): Promise<PendingTask[]> {
+    const listed = await this.store.list(this.buckets.tasks, PENDING, limit);
+    return listed.map((o) => ({ taskId: o.key.slice(PENDING.length), since: o.lastModified }));
+  }
+
+  /** Removes the task from the queue (once it is completed or failed). */
+  async removePending(taskId: string): Promise<void> {
+    await this.store.remove(this.buckets.tasks, pendingKey(taskId));
+  }
+
+  /** Removes what a task creation that never wrote its record left behind. */
+  async removeOrphan(taskId: string): Promise<void> {
+    await this.store.remove(this.buckets.images, taskId);
+    await this.store.remove(this.buckets.tasks, pendingKey(taskId));
+  }
+}
+
+/** The key of a task's image in the images bucket. */
+export const imageKey = (taskId: string) => taskId;
+
+function serialize(record: TaskRecord): Buffer {
+  return Buffer.from(JSON.stringify(record));
+}
+
+function ignoreConflict(err: unknown): string {
+  if (err instanceof WriteConflictError) return '';
+  throw err;
+}

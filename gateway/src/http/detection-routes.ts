@@ -1,0 +1,50 @@
+// POST/GET /image/detect: thin handlers from HTTP to the use cases. express-openapi-validator
+// has already checked the request against openapi.yaml; zod turns it into typed DTOs.
+import { Router } from 'express';
+import type { z } from 'zod';
+import type { DetectionContext } from '../detection/detection-module.js';
+import { detectionParamsSchema, taskIdSchema } from '../detection/dto.js';
+import { getDetection } from '../detection/get-detection.js';
+import { submitDetection } from '../detection/submit-detection.js';
+import { AppError } from './errors.js';
+
+/** A file multer (inside express-openapi-validator) kept in memory. */
+interface UploadedFile {
+  fieldname: string;
+  buffer: Buffer;
+}
+
+export function detectionRoutes(ctx: DetectionContext): Router {
+  const router = Router();
+
+  router.post('/image/detect', async (req, res) => {
+    const params = parse(detectionParamsSchema, req.query);
+    const files = (req.files as UploadedFile[] | undefined) ?? [];
+    const image = files.find((f) => f.fieldname === 'image');
+    if (!image || files.length !== 1)
+      throw new AppError(400, 'invalid_request', 'send exactly one file, in the multipart field "image"');
+    const { task } = await submitDetection(ctx, {
+      image: image.buffer,
+      params,
+      idempotencyKey: req.get('idempotency-key'),
+    });
+    res
+      .status(202)
+      .location(`/image/detect?task_id=${task.task_id}`)
+      .json({ task_id: task.task_id, status: task.status });
+  });
+
+  router.get('/image/detect', async (req, res) => {
+    const taskId = parse(taskIdSchema, req.query.task_id);
+    res.json(await getDetection(ctx, taskId));
+  });
+
+  return router;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const message = parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
+  throw new AppError(400, 'invalid_request', message);
+}

@@ -1,0 +1,106 @@
+// A hand-written stand-in for BentoML in gateway component tests: an in-memory task queue
+// whose behaviour a test sets (answer, hang, fail, forget, be down), recording every call.
+import { imageSize } from 'image-size';
+import type { DetectionOutcome, DetectionParams } from '../../src/detection/dto.js';
+import { UpstreamError } from '../../src/http/errors.js';
+import {
+  type ImageUpload,
+  type InferenceClient,
+  InferenceRejectedError,
+  type InferenceTaskStatus,
+} from '../../src/inference/inference-client.js';
+
+/** What a task does when polled: finish, keep running, fail, or vanish (as after a restart). */
+export type FakeBehaviour = 'complete' | 'hold' | 'fail' | 'lose';
+
+interface FakeTask {
+  image: ImageUpload;
+  params: DetectionParams;
+  status: Exclude<InferenceTaskStatus, 'not_found'>;
+}
+
+export interface Submission {
+  inferenceTaskId: string;
+  image: Buffer;
+  params: DetectionParams;
+}
+
+export class FakeInference implements InferenceClient {
+  behaviour: FakeBehaviour = 'complete';
+  /** While true, every call fails as if BentoML were not running. */
+  down = false;
+  /** While true, submissions are refused as invalid input (4xx). */
+  rejecting = false;
+  readonly submissions: Submission[] = [];
+  private readonly tasks = new Map<string, FakeTask>();
+  private nextId = 1;
+
+  /** The answer for a finished task; by default one box in the middle of the image. */
+  constructor(
+    private readonly outcomeFor: (image: Buffer, params: DetectionParams) => DetectionOutcome = middleBox,
+  ) {}
+
+  async isReady(): Promise<boolean> {
+    return !this.down;
+  }
+
+  async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
+    this.assertUp();
+    if (this.rejecting) throw new InferenceRejectedError('the fake refuses this image');
+    const inferenceTaskId = `fake-${this.nextId++}`;
+    this.tasks.set(inferenceTaskId, { image, params, status: 'in_progress' });
+    this.submissions.push({ inferenceTaskId, image: image.bytes, params });
+    return inferenceTaskId;
+  }
+
+  async status(inferenceTaskId: string): Promise<InferenceTaskStatus> {
+    this.assertUp();
+    const task = this.tasks.get(inferenceTaskId);
+    if (!task) return 'not_found';
+    if (task.status === 'in_progress') {
+      if (this.behaviour === 'lose') {
+        this.tasks.delete(inferenceTaskId);
+        return 'not_found';
+      }
+      if (this.behaviour === 'complete') task.status = 'completed';
+      if (this.behaviour === 'fail') task.status = 'failed';
+    }
+    return task.status;
+  }
+
+  async result(inferenceTaskId: string): Promise<DetectionOutcome | undefined> {
+    this.assertUp();
+    const task = this.tasks.get(inferenceTaskId);
+    if (!task) return undefined;
+    return this.outcomeFor(task.image.bytes, task.params);
+  }
+
+  /** Forgets every task, as BentoML does when it restarts. */
+  restart(): void {
+    this.tasks.clear();
+  }
+
+  /** How many times each distinct image (by its bytes) was submitted. */
+  submissionsOf(image: Buffer): number {
+    return this.submissions.filter((s) => s.image.equals(image)).length;
+  }
+
+  private assertUp(): void {
+    if (this.down) throw new UpstreamError('inference_unavailable', 'the fake inference service is down');
+  }
+}
+
+export function middleBox(image: Buffer): DetectionOutcome {
+  const { width, height } = imageSize(image);
+  return {
+    response: {
+      instances: [
+        { boundingBox: '0.5000 0.5000 0.2500 0.2500', class: '1', className: 'square', confidence: 0.9 },
+      ],
+      image: { width, height },
+      model: { name: 'fake-detector', version: '1' },
+      inference_ms: 1.5,
+    },
+    error: null,
+  };
+}
