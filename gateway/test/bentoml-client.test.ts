@@ -1,0 +1,122 @@
+// Unit tests of the BentoML adapter against a hand-written HTTP stand-in: request shape and
+// the mapping of every failure to UpstreamError 502/503/504 or InferenceRejectedError.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/stack/supervisor.js';
+import { UpstreamError } from '../src/http/errors.js';
+import { BentoMLClient } from '../src/inference/bentoml-client.js';
+import { InferenceRejectedError } from '../src/inference/inference-client.js';
+
+type Handler = (req: Request) => Promise<{ status: number; body: unknown; delayMs?: number }>;
+let handler: Handler;
+let server: http.Server;
+let client: BentoMLClient;
+
+beforeAll(async () => {
+  server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = chunks.length ? Buffer.concat(chunks) : undefined;
+    const request = new Request(`http://x${req.url}`, {
+      method: req.method,
+      headers: req.headers as Record<string, string>,
+      body,
+    });
+    const answer = await handler(request);
+    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
+    res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  client = new BentoMLClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 300);
+});
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+const image = { bytes: Buffer.from([0xff, 0xd8, 0xff, 0xe0]), contentType: 'image/jpeg' };
+const params = { conf: 0.3, iou: 0.5, max_det: 7 };
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('BentoMLClient', () => {
+  it('when submitting, then it posts the image and parameters as multipart and returns the task id', async () => {
+    let seen: FormData | undefined;
+    let path = '';
+    handler = async (req) => {
+      path = new URL(req.url).pathname;
+      seen = await req.formData();
+      return { status: 200, body: { task_id: 'abc', status: 'in_progress' } };
+    };
+    expect(await client.submit(image, params)).toBe('abc');
+    expect(path).toBe('/detect/submit');
+    const file = seen?.get('image') as File;
+    expect(Buffer.from(await file.arrayBuffer())).toEqual(image.bytes);
+    expect(file.type).toBe('image/jpeg');
+    expect([seen?.get('conf'), seen?.get('iou'), seen?.get('max_det')]).toEqual(['0.3', '0.5', '7']);
+  });
+
+  it('when BentoML answers a submission with 4xx, then the image is rejected for good', async () => {
+    handler = async () => ({ status: 422, body: { error: 'bad image' } });
+    const err = await rejection(client.submit(image, params));
+    expect(err).toBeInstanceOf(InferenceRejectedError);
+    expect(err.message).toContain('bad image');
+  });
+
+  it('when BentoML answers 503 or 500, then it is an UpstreamError 503 or 502', async () => {
+    handler = async () => ({ status: 503, body: { error: 'not ready' } });
+    expect(await rejection(client.submit(image, params))).toMatchObject({ status: 503 });
+    handler = async () => ({ status: 500, body: { error: 'boom' } });
+    expect(await rejection(client.submit(image, params))).toMatchObject({ status: 502 });
+  });
+
+  it('when asking the status, then 404 means not_found and the status value passes through', async () => {
+    handler = async (req) =>
+      new URL(req.url).searchParams.get('task_id') === 'known'
+        ? { status: 200, body: { task_id: 'known', status: 'completed', created_at: 'x', executed_at: 'y' } }
+        : { status: 404, body: { error: 'task_id not found' } };
+    expect(await client.status('known')).toBe('completed');
+    expect(await client.status('other')).toBe('not_found');
+  });
+
+  it('when fetching a result, then a valid outcome is returned, 404 gives undefined and a malformed one is a 502', async () => {
+    const outcome = {
+      response: {
+        instances: [
+          { boundingBox: '0.1000 0.2000 0.3000 0.4000', class: '2', className: 'triangle', confidence: 0.8 },
+        ],
+        image: { width: 96, height: 96 },
+        model: { name: 'm', version: '2' },
+        inference_ms: 12.5,
+      },
+      error: null,
+    };
+    handler = async () => ({ status: 200, body: outcome });
+    expect(await client.result('t')).toEqual(outcome);
+    handler = async () => ({ status: 404, body: {} });
+    expect(await client.result('t')).toBeUndefined();
+    handler = async () => ({ status: 200, body: { response: null, error: null } });
+    const err = await rejection(client.result('t'));
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({ status: 502, code: 'inference_bad_response' });
+  });
+
+  it('when BentoML does not answer in time, then it is an UpstreamError 504', async () => {
+    handler = async () => ({ status: 200, body: { status: 'completed' }, delayMs: 1_000 });
+    expect(await rejection(client.status('t'))).toMatchObject({ status: 504, code: 'inference_timeout' });
+  });
+
+  it('when nothing listens, then it is an UpstreamError 503 and not ready', async () => {
+    const nobody = new BentoMLClient(`http://127.0.0.1:${await freePort()}`, 300);
+    expect(await rejection(nobody.status('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
+    expect(await nobody.isReady()).toBe(false);
+  });
+});

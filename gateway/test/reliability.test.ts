@@ -1,0 +1,222 @@
+// Reliability of the task pipeline: MinIO going away, BentoML down or forgetting tasks,
+// bounded retries, and two gateways sharing one MinIO. Real MinIO, fake inference client.
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { TestStack } from '../../scripts/stack/test-stack.js';
+import { checked } from './support/contract.js';
+import { FakeInference } from './support/fake-inference.js';
+import {
+  eventually,
+  objectKeys,
+  type RunningGateway,
+  startGateway,
+  startMinio,
+  storageClient,
+  testConfig,
+} from './support/harness.js';
+import { shapeImage } from './support/images.js';
+
+let stack: TestStack;
+const started: RunningGateway[] = [];
+
+beforeAll(async () => {
+  stack = await startMinio();
+});
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((g) => g.close()));
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+let unique = 0;
+/** A valid PNG with distinct bytes, so each test can count the submissions of its own images. */
+const distinctImage = () => Buffer.concat([shapeImage('png'), Buffer.from(`#${unique++}`)]);
+
+async function gateway(overrides: Record<string, string> = {}, inference?: FakeInference) {
+  const g = await startGateway(testConfig(stack, overrides), { inference, reconcile: true });
+  started.push(g);
+  return g;
+}
+
+const post = (g: RunningGateway, image: Buffer) =>
+  checked(request(g.url).post('/image/detect').attach('image', image, 'shape.png'));
+const get = (g: RunningGateway, taskId: string) =>
+  checked(request(g.url).get(`/image/detect?task_id=${taskId}`));
+
+async function waitFor(g: RunningGateway, taskId: string, status: string, timeoutMs = 15_000) {
+  return eventually(
+    async () => {
+      const res = await get(g, taskId);
+      return res.body.status === status ? res : undefined;
+    },
+    `task ${taskId} to be ${status}`,
+    timeoutMs,
+  );
+}
+
+describe('when MinIO is unreachable', () => {
+  it('then POST and GET answer 503 at once, readiness fails, and both recover when MinIO returns', async () => {
+    const g = await gateway();
+    const before = await post(g, distinctImage());
+    expect(before.status).toBe(202);
+    await waitFor(g, before.body.task_id, 'completed');
+
+    await stack.supervisor.stop('minio');
+    try {
+      const t0 = Date.now();
+      const posted = await post(g, distinctImage());
+      const got = await get(g, before.body.task_id);
+      const elapsed = Date.now() - t0;
+      expect(posted.status).toBe(503);
+      expect(posted.body.error.code).toBe('storage_unavailable');
+      expect(got.status).toBe(503);
+      expect(elapsed).toBeLessThan(2_000); // refused connections, no retry loop
+      const ready = await checked(request(g.url).get('/readyz'));
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks).toEqual({ storage: false, inference: true });
+    } finally {
+      await stack.restart('minio');
+    }
+
+    const after = await eventually(async () => {
+      const res = await post(g, distinctImage());
+      return res.status === 202 ? res : undefined;
+    }, 'POST to succeed again');
+    await waitFor(g, after.body.task_id, 'completed');
+    expect((await get(g, before.body.task_id)).body.status).toBe('completed');
+  });
+
+  it('then a task accepted before the outage completes after MinIO returns', async () => {
+    const fake = new FakeInference();
+    fake.behaviour = 'hold';
+    const g = await gateway({}, fake);
+    const accepted = await post(g, distinctImage());
+    await waitFor(g, accepted.body.task_id, 'processing');
+    await stack.supervisor.stop('minio');
+    fake.behaviour = 'complete';
+    await new Promise((r) => setTimeout(r, 500)); // reconciler rounds fail meanwhile
+    await stack.restart('minio');
+    await waitFor(g, accepted.body.task_id, 'completed');
+  });
+});
+
+describe('when BentoML is down or forgets tasks', () => {
+  it('when BentoML is down at POST, then the task stays queued and is submitted once it is back', async () => {
+    const fake = new FakeInference();
+    fake.down = true;
+    const g = await gateway({}, fake);
+    const image = distinctImage();
+    const accepted = await post(g, image);
+    expect(accepted.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 400)); // several reconciler rounds
+    expect((await get(g, accepted.body.task_id)).body.status).toBe('queued');
+    expect(fake.submissionsOf(image)).toBe(0);
+
+    fake.down = false;
+    await waitFor(g, accepted.body.task_id, 'completed');
+    expect(fake.submissionsOf(image)).toBe(1);
+  });
+
+  it('when BentoML restarts and forgets a running task, then the reconciler submits it again and it completes', async () => {
+    const fake = new FakeInference();
+    fake.behaviour = 'hold';
+    const g = await gateway({}, fake);
+    const image = distinctImage();
+    const accepted = await post(g, image);
+    await waitFor(g, accepted.body.task_id, 'processing');
+    fake.restart();
+    fake.behaviour = 'complete';
+    const done = await waitFor(g, accepted.body.task_id, 'completed');
+    expect(done.body.response.instances).toHaveLength(1);
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
+  it('when BentoML loses the task every time, then it fails after MAX_ATTEMPTS with the reason', async () => {
+    const fake = new FakeInference();
+    fake.behaviour = 'lose';
+    const g = await gateway({ MAX_ATTEMPTS: '3' }, fake);
+    const image = distinctImage();
+    const accepted = await post(g, image);
+    const failed = await waitFor(g, accepted.body.task_id, 'failed');
+    expect(failed.body.error.code).toBe('inference_lost');
+    expect(failed.body.error.message).toMatch(/gave up after 3 attempts: .*lost/);
+    expect(fake.submissionsOf(image)).toBe(3);
+  });
+
+  it('when BentoML reports the task failed every time, then it fails after MAX_ATTEMPTS', async () => {
+    const fake = new FakeInference();
+    fake.behaviour = 'fail';
+    const g = await gateway({ MAX_ATTEMPTS: '2' }, fake);
+    const image = distinctImage();
+    const failed = await waitFor(g, (await post(g, image)).body.task_id, 'failed');
+    expect(failed.body.error.code).toBe('inference_failed');
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
+  it('when BentoML keeps a task in progress past TASK_TIMEOUT_MS, then it is re-submitted, and failed when attempts run out', async () => {
+    const fake = new FakeInference();
+    fake.behaviour = 'hold';
+    const g = await gateway({ TASK_TIMEOUT_MS: '300', MAX_ATTEMPTS: '2' }, fake);
+    const image = distinctImage();
+    const failed = await waitFor(g, (await post(g, image)).body.task_id, 'failed');
+    expect(failed.body.error.code).toBe('inference_timeout');
+    expect(failed.body.error.message).toContain('300 ms');
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
+  it('when a task finishes, then it leaves the pending index', async () => {
+    const g = await gateway();
+    const accepted = await post(g, distinctImage());
+    await waitFor(g, accepted.body.task_id, 'completed');
+    await g.gateway.reconciler.runOnce();
+    const keys = await objectKeys(storageClient(g.config), g.config.TASKS_BUCKET);
+    expect(keys).toContain(`records/${accepted.body.task_id}.json`);
+    expect(keys).not.toContain(`pending/${accepted.body.task_id}`);
+  });
+});
+
+describe('two gateways on one MinIO', () => {
+  // Separate buckets with versioning on, so every version of every record can be inspected.
+  const buckets = { IMAGES_BUCKET: 'images-two', TASKS_BUCKET: 'tasks-two', RECONCILE_INTERVAL_MS: '20' };
+
+  async function completedVersions(g: RunningGateway, taskId: string): Promise<number> {
+    const client = storageClient(g.config);
+    const key = `records/${taskId}.json`;
+    let completed = 0;
+    for await (const v of client.listObjects(buckets.TASKS_BUCKET, key, true, { IncludeVersion: true })) {
+      if (v.name !== key || !v.versionId) continue;
+      const stream = await client.getObject(buckets.TASKS_BUCKET, key, { versionId: v.versionId });
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      if (JSON.parse(Buffer.concat(chunks).toString()).status === 'completed') completed += 1;
+    }
+    return completed;
+  }
+
+  it('when both move the same tasks, even through a BentoML restart, then each task is submitted once per attempt and stores one result', async () => {
+    const client = storageClient(testConfig(stack));
+    await client.makeBucket(buckets.TASKS_BUCKET);
+    await client.setBucketVersioning(buckets.TASKS_BUCKET, { Status: 'Enabled' });
+    const bento = new FakeInference(); // one model server behind both gateways
+    bento.behaviour = 'hold';
+    const a = await gateway(buckets, bento);
+    const b = await gateway(buckets, bento);
+
+    const images = Array.from({ length: 12 }, distinctImage);
+    const ids = await Promise.all(
+      images.map(async (image, i) => (await post(i % 2 ? a : b, image)).body.task_id as string),
+    );
+    await Promise.all(ids.map((id, i) => waitFor(i % 2 ? b : a, id, 'processing')));
+    bento.restart(); // both reconcilers now find every task lost at once
+    bento.behaviour = 'complete';
+    await Promise.all(ids.map((id, i) => waitFor(i % 2 ? b : a, id, 'completed')));
+
+    for (const [i, id] of ids.entries()) {
+      const [fromA, fromB] = [await get(a, id), await get(b, id)];
+      expect(fromA.body).toEqual(fromB.body);
+      expect(bento.submissionsOf(images[i] as Buffer)).toBe(2);
+      expect(await completedVersions(a, id)).toBe(1);
+    }
+  });
+});
