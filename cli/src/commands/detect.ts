@@ -1,0 +1,97 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Args, Command, Flags } from '@oclif/core';
+import { loadCliConfig } from '../lib/config.js';
+import { fraction, gatewayFlags } from '../lib/flags.js';
+import { GatewayClient, GatewayError, type TaskView } from '../lib/gateway-client.js';
+
+export interface DetectResult extends TaskView {
+  image: string;
+}
+
+export default class Detect extends Command {
+  static override summary = 'Detect objects in images with the running service';
+  static override description =
+    'Posts each image to POST /image/detect, polls its task until it is completed or failed and prints the boxes ' +
+    '(class, confidence, YOLO-normalised x_center y_center width height). Exits with 1 if any task failed.';
+  static override examples = [
+    '<%= config.bin %> detect frame.jpg',
+    '<%= config.bin %> detect a.jpg b.png --conf 0.5 --json',
+    '<%= config.bin %> detect frame.jpg --url http://gateway:8080',
+  ];
+  static override strict = false; // any number of images
+  static override enableJsonFlag = true;
+  static override args = {
+    image: Args.string({ description: 'image files (JPEG, PNG, WebP, BMP)', required: true }),
+  };
+  static override flags = {
+    ...gatewayFlags,
+    conf: fraction('minimum confidence of a box', 0.25),
+    iou: fraction('IoU threshold of non-maximum suppression', 0.45),
+    'max-det': Flags.integer({ description: 'most boxes per image', min: 1, max: 1000, default: 300 }),
+    timeout: Flags.integer({ description: 'seconds to wait for each task', min: 1, default: 120 }),
+  };
+
+  async run(): Promise<DetectResult[]> {
+    const { argv, flags } = await this.parse(Detect);
+    const images = argv as string[];
+    const config = this.loadConfig();
+    const client = new GatewayClient(flags.url ?? config.GATEWAY_URL, config.API_KEY);
+    const params = { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] };
+    const files = await Promise.all(
+      images.map(async (file) => {
+        const bytes = await fs
+          .readFile(file)
+          .catch((err: Error) => this.error(`cannot read ${file}: ${err.message}`, { exit: 1 }));
+        return { file, bytes };
+      }),
+    );
+    try {
+      // All images are queued first, so the service works on them while we wait for the first.
+      const taskIds = await Promise.all(
+        files.map((f) => client.submit(f.bytes, path.basename(f.file), params)),
+      );
+      const results: DetectResult[] = [];
+      for (const [i, taskId] of taskIds.entries()) {
+        const task = await client.waitFor(taskId, { timeoutMs: flags.timeout * 1000 });
+        const result = { image: files[i]?.file as string, ...task };
+        results.push(result);
+        if (!this.jsonEnabled()) this.log(formatResult(result));
+      }
+      if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
+      return results;
+    } catch (err) {
+      if (err instanceof GatewayError) this.error(err.message, { exit: 1 });
+      throw err;
+    }
+  }
+
+  private loadConfig() {
+    try {
+      return loadCliConfig();
+    } catch (err) {
+      return this.error((err as Error).message, { exit: 1 });
+    }
+  }
+}
+
+function formatResult(result: DetectResult): string {
+  if (result.status === 'failed')
+    return `${result.image}: failed (${result.error?.code}): ${result.error?.message}\n`;
+  const response = result.response;
+  if (!response) return `${result.image}: ${result.status}\n`;
+  const { instances, image, model } = response;
+  const header =
+    `${result.image}: ${instances.length} object${instances.length === 1 ? '' : 's'} ` +
+    `(${image.width}×${image.height}, model ${model.name} v${model.version}, ${response.inference_ms.toFixed(1)} ms)`;
+  if (instances.length === 0) return `${header}\n`;
+  const rows = [
+    ['class', 'id', 'confidence', 'x_center y_center width height'],
+    ...instances.map((i) => [i.className, i.class, i.confidence.toFixed(4), i.boundingBox]),
+  ];
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length))) ?? [];
+  const table = rows.map((r) =>
+    `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ')}`.trimEnd(),
+  );
+  return `${header}\n${table.join('\n')}\n`;
+}

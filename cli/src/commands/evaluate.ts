@@ -1,0 +1,151 @@
+import { Command, Flags } from '@oclif/core';
+import { loadCliConfig } from '../lib/config.js';
+import type { DatasetSource } from '../lib/dataset-source.js';
+import { type EvaluationReport, evaluateSplit } from '../lib/evaluation.js';
+import { fraction, gatewayFlags } from '../lib/flags.js';
+import { GatewayClient, GatewayError } from '../lib/gateway-client.js';
+import { LocalYoloDataset } from '../lib/local-yolo-dataset.js';
+
+export interface EvaluateJson {
+  source: string;
+  split: string;
+  images: number;
+  instances: number;
+  failed_images: { name: string; error: string }[];
+  precision: number;
+  recall: number;
+  mAP50: number;
+  'mAP50-95': number;
+  confidence_threshold: number;
+  classes: {
+    id: number;
+    name: string;
+    images: number;
+    instances: number;
+    precision: number;
+    recall: number;
+    mAP50: number;
+    'mAP50-95': number;
+  }[];
+}
+
+export default class Evaluate extends Command {
+  static override summary = 'Measure the running service on a labelled dataset split';
+  static override description =
+    'Sends every image of the split through the running service (POST /image/detect, then polls) and compares ' +
+    'the boxes with the labels: precision and recall (at the confidence with the best F1, IoU 0.50), mAP50 and ' +
+    'mAP50-95 (COCO-style, 101-point interpolation, IoU 0.50:0.95). Requests use a low confidence threshold by ' +
+    'default, as mAP needs the whole precision-recall curve.';
+  static override examples = [
+    '<%= config.bin %> evaluate --dir ../shared/datasets/valorant --split valid',
+    '<%= config.bin %> evaluate --dir ./shapes --split test --json',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    ...gatewayFlags,
+    dir: Flags.directory({
+      description: 'a local dataset in YOLO layout (with data.yaml)',
+      exists: true,
+      required: true,
+    }),
+    split: Flags.string({ description: 'split to evaluate', default: 'valid' }),
+    conf: fraction('confidence threshold of the requests', 0.001),
+    iou: fraction('IoU threshold of non-maximum suppression', 0.7),
+    'max-det': Flags.integer({ description: 'most boxes per image', min: 1, max: 1000, default: 300 }),
+    concurrency: Flags.integer({ description: 'images in flight at once', min: 1, max: 64, default: 4 }),
+  };
+
+  async run(): Promise<EvaluateJson> {
+    const { flags } = await this.parse(Evaluate);
+    let config: ReturnType<typeof loadCliConfig>;
+    try {
+      config = loadCliConfig();
+    } catch (err) {
+      this.error((err as Error).message, { exit: 1 });
+    }
+    const url = flags.url ?? config.GATEWAY_URL;
+    const source: DatasetSource = new LocalYoloDataset(flags.dir);
+    let report: EvaluationReport;
+    try {
+      report = await evaluateSplit(source, new GatewayClient(url, config.API_KEY), {
+        split: flags.split,
+        params: { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] },
+        concurrency: flags.concurrency,
+      });
+    } catch (err) {
+      if (err instanceof GatewayError || err instanceof Error) this.error(err.message, { exit: 1 });
+      throw err;
+    }
+    const json = toJson(report, source.description, flags.split);
+    if (!this.jsonEnabled()) this.log(formatReport(json, url));
+    return json;
+  }
+}
+
+function toJson(report: EvaluationReport, source: string, split: string): EvaluateJson {
+  const { metrics, classNames } = report;
+  return {
+    source,
+    split,
+    images: metrics.images,
+    instances: metrics.instances,
+    failed_images: report.failed,
+    precision: metrics.precision,
+    recall: metrics.recall,
+    mAP50: metrics.mAP50,
+    'mAP50-95': metrics.mAP50_95,
+    confidence_threshold: metrics.confidence,
+    classes: metrics.classes.map((c) => ({
+      id: c.classId,
+      name: classNames[c.classId] ?? `class ${c.classId}`,
+      images: c.images,
+      instances: c.instances,
+      precision: c.precision,
+      recall: c.recall,
+      mAP50: c.mAP50,
+      'mAP50-95': c.mAP50_95,
+    })),
+  };
+}
+
+function formatReport(json: EvaluateJson, url: string): string {
+  const n = (v: number) => v.toFixed(3);
+  const rows = [
+    ['class', 'images', 'instances', 'P', 'R', 'mAP50', 'mAP50-95'],
+    [
+      'all',
+      json.images,
+      json.instances,
+      n(json.precision),
+      n(json.recall),
+      n(json.mAP50),
+      n(json['mAP50-95']),
+    ],
+    ...json.classes.map((c) => [
+      c.name,
+      c.images,
+      c.instances,
+      n(c.precision),
+      n(c.recall),
+      n(c.mAP50),
+      n(c['mAP50-95']),
+    ]),
+  ].map((r) => r.map(String));
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+  const table = rows.map((r) =>
+    r
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number)))
+      .join('  '),
+  );
+  const lines = [
+    `Split "${json.split}" of ${json.source}, through ${url}:`,
+    ...table,
+    `P and R at confidence ≥ ${json.confidence_threshold.toFixed(3)} (best F1).`,
+  ];
+  if (json.failed_images.length)
+    lines.push(
+      `${json.failed_images.length} image(s) failed and count as having no detections:`,
+      ...json.failed_images.map((f) => `  ${f.name}: ${f.error}`),
+    );
+  return lines.join('\n');
+}

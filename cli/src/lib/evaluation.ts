@@ -1,0 +1,69 @@
+// `evaluate`: every image of a split through the running service, then metrics against labels.
+import type { DatasetSource, LabelledImage } from './dataset-source.js';
+import type { DetectParams, GatewayClient, TaskView } from './gateway-client.js';
+import { type EvaluationMetrics, evaluateDetections, type ImageResult, type Prediction } from './metrics.js';
+
+export interface EvaluationOptions {
+  split: string;
+  params: DetectParams;
+  /** Images in flight at once. */
+  concurrency: number;
+  onProgress?: (done: number) => void;
+}
+
+export interface FailedImage {
+  name: string;
+  error: string;
+}
+
+export interface EvaluationReport {
+  classNames: string[];
+  metrics: EvaluationMetrics;
+  /** Images whose task failed: counted with no predictions. */
+  failed: FailedImage[];
+}
+
+export async function evaluateSplit(
+  source: DatasetSource,
+  client: GatewayClient,
+  options: EvaluationOptions,
+): Promise<EvaluationReport> {
+  const classNames = await source.classNames();
+  // Kept in dataset order, so ties in confidence rank the same way on every run.
+  const results: ImageResult[] = [];
+  const failed: FailedImage[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let fatal: unknown;
+  let done = 0;
+  const run = async (image: LabelledImage, index: number) => {
+    try {
+      const task = await client.detect(image.bytes, image.name, options.params);
+      if (task.status === 'failed')
+        failed.push({ name: image.name, error: `${task.error?.code}: ${task.error?.message}` });
+      results[index] = { groundTruth: image.boxes, predictions: predictionsOf(task) };
+      options.onProgress?.(++done);
+    } catch (err) {
+      fatal ??= err;
+    }
+  };
+  let index = 0;
+  for await (const image of source.images(options.split)) {
+    if (fatal) break;
+    const job = run(image, index++).finally(() => inFlight.delete(job));
+    inFlight.add(job);
+    if (inFlight.size >= options.concurrency) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  if (fatal) throw fatal;
+  if (results.length === 0)
+    throw new Error(`${source.description} has no images in split "${options.split}"`);
+  return { classNames, metrics: evaluateDetections(results), failed };
+}
+
+/** The task's boxes as predictions (none if it failed). */
+export function predictionsOf(task: TaskView): Prediction[] {
+  return (task.response?.instances ?? []).map((instance) => {
+    const [xc, yc, w, h] = instance.boundingBox.split(' ').map(Number) as [number, number, number, number];
+    return { classId: Number(instance.class), xc, yc, w, h, confidence: instance.confidence };
+  });
+}

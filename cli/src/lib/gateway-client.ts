@@ -1,0 +1,144 @@
+// A client of the gateway's detection API (openapi.yaml): submit an image, poll its task.
+// Back-pressure is honoured: 429 (queue full) and 503 (storage down) are retried after a pause.
+
+export interface Detection {
+  boundingBox: string;
+  class: string;
+  className: string;
+  confidence: number;
+}
+
+export interface DetectionResponse {
+  instances: Detection[];
+  image: { width: number; height: number };
+  model: { name: string; version: string };
+  inference_ms: number;
+}
+
+export type TaskStatus = 'queued' | 'processing' | 'completed' | 'failed';
+
+export interface TaskView {
+  task_id: string;
+  status: TaskStatus;
+  created_at: string;
+  updated_at: string;
+  response?: DetectionResponse;
+  error?: { code: string; message: string };
+}
+
+export interface DetectParams {
+  conf?: number;
+  iou?: number;
+  max_det?: number;
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  pollMs?: number;
+}
+
+/** The gateway answered with an error, or could not be reached. */
+export class GatewayError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+const RETRYABLE = new Set([429, 503]);
+
+export class GatewayClient {
+  private readonly baseUrl: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly apiKey?: string,
+    private readonly maxRetries = 30,
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  /** Queues an image; returns its task id. */
+  async submit(
+    image: Buffer,
+    filename: string,
+    params: DetectParams = {},
+    idempotencyKey?: string,
+  ): Promise<string> {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(params))
+      if (value !== undefined) query.set(name, String(value));
+    const url = `${this.baseUrl}/image/detect${query.size ? `?${query}` : ''}`;
+    const body = await this.send(url, () => {
+      const form = new FormData();
+      form.append('image', new Blob([image]), filename);
+      const headers: Record<string, string> = {};
+      if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
+      return { method: 'POST', body: form, headers };
+    });
+    return (body as { task_id: string }).task_id;
+  }
+
+  async get(taskId: string): Promise<TaskView> {
+    return (await this.send(`${this.baseUrl}/image/detect?task_id=${encodeURIComponent(taskId)}`, () => ({
+      method: 'GET',
+    }))) as TaskView;
+  }
+
+  /** Polls until the task is completed or failed. */
+  async waitFor(taskId: string, { timeoutMs = 120_000, pollMs = 100 }: WaitOptions = {}): Promise<TaskView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const task = await this.get(taskId);
+      if (task.status === 'completed' || task.status === 'failed') return task;
+      if (Date.now() > deadline)
+        throw new GatewayError(`task ${taskId} is still ${task.status} after ${timeoutMs / 1000} s`);
+      await sleep(pollMs);
+    }
+  }
+
+  /** Submits an image and waits for its result. */
+  async detect(
+    image: Buffer,
+    filename: string,
+    params: DetectParams = {},
+    wait: WaitOptions = {},
+  ): Promise<TaskView> {
+    return this.waitFor(await this.submit(image, filename, params), wait);
+  }
+
+  private async send(url: string, init: () => RequestInit): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      const request = init();
+      const headers = new Headers(request.headers);
+      if (this.apiKey) headers.set('X-API-Key', this.apiKey);
+      let res: Response;
+      try {
+        res = await fetch(url, { ...request, headers });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+        throw new GatewayError(`cannot reach the gateway at ${this.baseUrl} (${reason}); is it running?`);
+      }
+      const body = await res.json().catch(() => undefined);
+      if (res.ok) return body;
+      if (RETRYABLE.has(res.status) && attempt < this.maxRetries) {
+        await sleep(Math.min(5_000, 1_000 * Number(res.headers.get('retry-after') ?? 1)));
+        continue;
+      }
+      const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new GatewayError(
+        `the gateway answered ${res.status}${error?.code ? ` ${error.code}` : ''}: ${error?.message ?? res.statusText}`,
+        res.status,
+        error?.code,
+      );
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

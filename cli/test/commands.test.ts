@@ -1,0 +1,190 @@
+// The detect and evaluate commands, run as the user runs them (a child process), against a
+// gateway app on a real MinIO whose fake inference answers with each image's own labels.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DetectionOutcome } from '../../gateway/src/detection/dto.js';
+import { FakeInference } from '../../gateway/test/support/fake-inference.js';
+import {
+  type RunningGateway,
+  startGateway,
+  startMinio,
+  testConfig,
+} from '../../gateway/test/support/harness.js';
+import { repoRoot } from '../../scripts/stack/config.js';
+import type { TestStack } from '../../scripts/stack/test-stack.js';
+import { parseYoloLabels } from '../src/lib/dataset-source.js';
+
+const run = promisify(execFile);
+const CLASS_NAMES = ['circle', 'square', 'triangle'];
+
+let stack: TestStack;
+let gateway: RunningGateway;
+let dataset: string;
+/** Labels of each dataset image, by its bytes. */
+const labelsByImage = new Map<string, string>();
+let dropClass: number | undefined;
+
+function labelledOutcome(image: Buffer): DetectionOutcome {
+  const labels = parseYoloLabels(labelsByImage.get(image.toString('base64')) ?? '', 'fake');
+  return {
+    response: {
+      instances: labels
+        .filter((b) => b.classId !== dropClass)
+        .map((b) => ({
+          boundingBox: [b.xc, b.yc, b.w, b.h].map((v) => v.toFixed(4)).join(' '),
+          class: String(b.classId),
+          className: CLASS_NAMES[b.classId] as string,
+          confidence: 0.9,
+        })),
+      image: { width: 64, height: 64 },
+      model: { name: 'fake-detector', version: '7' },
+      inference_ms: 3,
+    },
+    error: null,
+  };
+}
+
+async function cli(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), ...args],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, GATEWAY_URL: gateway.url },
+      },
+    );
+    return { code: 0, stdout, stderr: unwrap(stderr) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: unwrap(e.stderr) };
+  }
+}
+
+/** oclif wraps error messages over lines prefixed with " ›   ": join them again. */
+const unwrap = (text: string) => text.replace(/\s*\n\s*›\s*/g, ' ');
+
+beforeAll(async () => {
+  dataset = fs.mkdtempSync(path.join(os.tmpdir(), 'shapes-'));
+  await run(path.join(repoRoot, '.stack/python'), [
+    '-m', 'mini_streamio.synthetic', dataset, '--train', '0', '--valid', '8', '--test', '0', '--image-size', '64',
+  ]); // biome-ignore format: argv list
+  const images = path.join(dataset, 'valid/images');
+  for (const file of fs.readdirSync(images)) {
+    const labels = fs.readFileSync(
+      path.join(dataset, 'valid/labels', file.replace(/\.jpg$/, '.txt')),
+      'utf8',
+    );
+    labelsByImage.set(fs.readFileSync(path.join(images, file)).toString('base64'), labels);
+  }
+  stack = await startMinio();
+  gateway = await startGateway(testConfig(stack), {
+    inference: new FakeInference(labelledOutcome),
+    reconcile: true,
+  });
+});
+afterAll(async () => {
+  await gateway?.close();
+  await stack?.stop();
+  fs.rmSync(dataset, { recursive: true, force: true });
+});
+
+describe('mini-streamio detect', () => {
+  it('when given two images with --json, then it prints both completed tasks with their boxes', async () => {
+    const [a, b] = fs
+      .readdirSync(path.join(dataset, 'valid/images'))
+      .map((f) => path.join(dataset, 'valid/images', f));
+    const { code, stdout } = await cli('detect', a as string, b as string, '--json');
+    expect(code).toBe(0);
+    const results = JSON.parse(stdout);
+    expect(results.map((r: { image: string }) => r.image)).toEqual([a, b]);
+    for (const r of results) {
+      expect(r.status).toBe('completed');
+      expect(r.response.instances.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('when printing a table, then each box shows class name, id, confidence and box', async () => {
+    const image = path.join(
+      dataset,
+      'valid/images',
+      fs.readdirSync(path.join(dataset, 'valid/images'))[0] as string,
+    );
+    const { code, stdout } = await cli('detect', image);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/object.*model fake-detector v7/);
+    expect(stdout).toMatch(/(circle|square|triangle)\s+\d\s+0\.9000\s+0\.\d{4} 0\.\d{4} 0\.\d{4} 0\.\d{4}/);
+  });
+
+  it('when the gateway refuses the file, then the command fails with the gateway message', async () => {
+    const text = path.join(dataset, 'data.yaml');
+    const { code, stderr } = await cli('detect', text);
+    expect(code).toBe(1);
+    expect(stderr).toContain('415 unsupported_image_type');
+  });
+
+  it('when the gateway is unreachable, then it says so, naming the URL', async () => {
+    const { code, stderr } = await cli(
+      'detect',
+      path.join(dataset, 'data.yaml'),
+      '--url',
+      'http://127.0.0.1:9',
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('cannot reach the gateway at http://127.0.0.1:9');
+  });
+
+  it('when --conf is out of range, then the flag is refused before anything is sent', async () => {
+    const { code, stderr } = await cli('detect', 'x.jpg', '--conf', '2');
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('expected a number from 0 to 1');
+  });
+});
+
+describe('mini-streamio evaluate', () => {
+  it('when the service returns exactly the labelled boxes, then P, R, mAP50 and mAP50-95 are 1', async () => {
+    dropClass = undefined;
+    const { code, stdout } = await cli('evaluate', '--dir', dataset, '--split', 'valid', '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({
+      split: 'valid',
+      images: 8,
+      precision: 1,
+      recall: 1,
+      mAP50: 1,
+      'mAP50-95': 1,
+    });
+    expect(report.failed_images).toEqual([]);
+  });
+
+  it('when the service misses every box of one class, then that class scores 0 and the means drop accordingly', async () => {
+    dropClass = 0;
+    const { code, stdout } = await cli('evaluate', '--dir', dataset, '--split', 'valid', '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    const present = report.classes.map((c: { id: number }) => c.id);
+    expect(present).toContain(0);
+    const circle = report.classes.find((c: { id: number }) => c.id === 0);
+    expect(circle).toMatchObject({ name: 'circle', recall: 0, mAP50: 0 });
+    expect(report.mAP50).toBeCloseTo((present.length - 1) / present.length, 12);
+  });
+
+  it('when printing a table, then it has a row for all and one per class', async () => {
+    dropClass = undefined;
+    const { code, stdout } = await cli('evaluate', '--dir', dataset);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^all\s+8\s+\d+\s+1\.000\s+1\.000\s+1\.000\s+1\.000$/m);
+    expect(stdout).toMatch(/^(circle|square|triangle)\s+\d+/m);
+  });
+
+  it('when the split does not exist, then it fails naming the split', async () => {
+    const { code, stderr } = await cli('evaluate', '--dir', dataset, '--split', 'holdout');
+    expect(code).toBe(1);
+    expect(stderr).toContain('has no split "holdout"');
+  });
+});
