@@ -1,0 +1,76 @@
+"""Baseline for the detection benchmark: a plain in-process `model.predict` loop.
+
+Loads the registry version the BentoML service serves (alias `production`, or --version), then
+decodes and predicts the given images one by one, as the service does per task, and prints one
+JSON line: {"model": …, "version": …, "images": n, "seconds": s, "images_per_s": r}.
+
+    .stack/python bench/predict_loop.py --images DIR [--count 100] [--conf 0.25] [--iou 0.45] [--max-det 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+from mini_streamio.offline import configure_ultralytics
+from mini_streamio.settings import get_settings
+
+settings = get_settings()
+configure_ultralytics(settings.data_dir / "ultralytics")
+
+import numpy as np  # noqa: E402
+from mini_streamio.registry import download_weights, resolve  # noqa: E402
+from PIL import Image  # noqa: E402
+from ultralytics import YOLO  # noqa: E402
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=Path, required=True)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--version", default="@production")
+    parser.add_argument("--conf", type=float, default=0.25)
+    parser.add_argument("--iou", type=float, default=0.45)
+    parser.add_argument("--max-det", type=int, default=300)
+    args = parser.parse_args()
+
+    registered = resolve(settings, args.version)
+    if registered is None:
+        sys.exit(f"no registry version {args.version} of {settings.registered_model_name}")
+    weights = download_weights(settings, registered, settings.data_dir / "bench-weights")
+    model = YOLO(str(weights))
+    blobs = [p.read_bytes() for p in sorted(args.images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not blobs:
+        sys.exit(f"no images in {args.images}")
+
+    def predict(blob: bytes) -> None:
+        image = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))[:, :, ::-1]  # BGR, as cv2 reads
+        model.predict(image, conf=args.conf, iou=args.iou, max_det=args.max_det, verbose=False)
+
+    for blob in blobs[:3]:  # warm-up: first calls build the predictor
+        predict(blob)
+    start = time.perf_counter()
+    for i in range(args.count):
+        predict(blobs[i % len(blobs)])
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "model": registered.name,
+                "version": registered.version,
+                "images": args.count,
+                "seconds": round(seconds, 3),
+                "images_per_s": round(args.count / seconds, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
