@@ -118,6 +118,21 @@ describe('when BentoML is down or forgets tasks', () => {
     expect(fake.submissionsOf(image)).toBe(1);
   });
 
+  it('when BentoML runs without a model, then tasks wait queued instead of failing, and run once a model is loaded', async () => {
+    const fake = new FakeInference();
+    fake.modelLoaded = false;
+    const g = await gateway({}, fake);
+    const image = distinctImage();
+    const accepted = await post(g, image);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await get(g, accepted.body.task_id)).body.status).toBe('queued');
+    expect(fake.submissionsOf(image)).toBe(0);
+
+    fake.modelLoaded = true;
+    const done = await waitFor(g, accepted.body.task_id, 'completed');
+    expect(done.body.response.model.name).toBe('fake-detector');
+  });
+
   it('when BentoML restarts and forgets a running task, then the reconciler submits it again and it completes', async () => {
     const fake = new FakeInference();
     fake.behaviour = 'hold';

@@ -24,6 +24,7 @@ function created(): TaskRecord {
     params: { conf: 0.25, iou: 0.45, max_det: 300 },
     image: { key: 'k', content_type: 'image/png', bytes: 10, width: 4, height: 3 },
     now: t0,
+    claimed: true,
   });
 }
 
@@ -40,6 +41,12 @@ describe('task state machine', () => {
     expect(task).toMatchObject({ status: 'queued', attempts: 1, revision: 0, last_retry: null });
     expect(task.current).toEqual({ inference_task_id: null, started_at: t0.toISOString() });
     expect(nextStep(task, later(1_000), policy)).toEqual({ kind: 'wait' });
+  });
+
+  it('when a task is created while BentoML is down, then it is queued unclaimed, to be submitted later', () => {
+    const task = newTask({ ...created(), taskId: created().task_id, now: t0, claimed: false });
+    expect(task).toMatchObject({ status: 'queued', attempts: 0, current: null });
+    expect(nextStep(task, t0, policy)).toEqual({ kind: 'submit' });
   });
 
   it('when a claim is older than claimTimeoutMs, then the next step abandons it', () => {

@@ -47,6 +47,8 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
       height: inspected.height,
     },
     now: new Date(),
+    // While BentoML is known to be down the task just waits for the reconciler.
+    claimed: ctx.advancer.inferenceReadyHint(),
   });
   let created: Awaited<ReturnType<typeof ctx.repo.create>>;
   try {
@@ -58,9 +60,10 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     throw err;
   }
   ctx.queueDepth.accepted();
-  ctx.advancer.advance(created, input.image).catch((err: unknown) => {
-    // The reconciler submits it later; nothing is lost.
-    ctx.log.warn({ task_id: taskId, err: (err as Error).message }, 'first submission did not complete');
-  });
+  if (created.record.current)
+    ctx.advancer.advance(created, input.image).catch((err: unknown) => {
+      // The reconciler submits it later; nothing is lost.
+      ctx.log.warn({ task_id: taskId, err: (err as Error).message }, 'first submission did not complete');
+    });
   return { task: toView(created.record), created: true };
 }

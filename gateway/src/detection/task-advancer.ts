@@ -37,6 +37,8 @@ export interface AdvancerOptions {
 }
 
 const MAX_CONFLICTS = 3;
+/** How long a readiness answer of BentoML is trusted. */
+const READINESS_TTL_MS = 1_000;
 
 export class TaskAdvancer {
   /** Work in progress per task in this process, so a GET and the reconciler do not double up. */
@@ -44,6 +46,9 @@ export class TaskAdvancer {
   /** When this process last asked BentoML about a task: an optimisation only, never the truth. */
   private readonly lastPolled = new Map<string, number>();
   private readonly clock: () => Date;
+  /** BentoML's last readiness answer: an optimisation only (skip submissions it would refuse). */
+  private readiness: { ready: boolean; at: number } | undefined;
+  private readinessCheck: Promise<boolean> | undefined;
 
   constructor(
     private readonly repo: TaskRepository,
@@ -61,6 +66,31 @@ export class TaskAdvancer {
     const work = this.advanceWithRetries(task, image).finally(() => this.inflight.delete(id));
     this.inflight.set(id, work);
     return work;
+  }
+
+  /**
+   * Whether BentoML can take work (a model is loaded), as last seen; asks again once the answer
+   * is older than a second. Tasks are not submitted while it cannot: they would fail with no_model.
+   */
+  inferenceReady(): Promise<boolean> {
+    if (this.readiness && Date.now() - this.readiness.at < READINESS_TTL_MS)
+      return Promise.resolve(this.readiness.ready);
+    this.readinessCheck ??= this.inference
+      .isReady()
+      .then((ready) => {
+        this.readiness = { ready, at: Date.now() };
+        return ready;
+      })
+      .finally(() => {
+        this.readinessCheck = undefined;
+      });
+    return this.readinessCheck;
+  }
+
+  /** The last readiness answer without waiting (a check starts if it is stale); unknown counts as ready. */
+  inferenceReadyHint(): boolean {
+    void this.inferenceReady().catch(() => {});
+    return this.readiness?.ready ?? true;
   }
 
   /** When this process last asked BentoML about the task (epoch ms), if it did. */
@@ -99,10 +129,13 @@ export class TaskAdvancer {
         return task;
       case 'wait':
         // Claimed: by this process (POST hands over the image) or by another gateway (it submits).
-        return image ? this.submit(task, image) : task;
+        if (!image) return task;
+        if (!(await this.inferenceReady())) return this.save(task, release(task.record, now));
+        return this.submit(task, image);
       case 'abandon':
         return this.retryTask(task, 'abandoned', 'the gateway that was submitting it stopped answering');
       case 'submit':
+        if (!(await this.inferenceReady())) return task;
         return this.submit(await this.save(task, claim(task.record, now)), image);
       case 'poll':
         return this.poll(task, step.inferenceTaskId);
@@ -129,6 +162,7 @@ export class TaskAdvancer {
         return this.save(task, fail(record, error, this.clock()));
       }
       if (err instanceof UpstreamError) {
+        this.readiness = { ready: false, at: Date.now() };
         this.options.log.warn({ task_id: record.task_id, err: err.message }, 'submission postponed');
         return this.save(task, release(record, this.clock()));
       }

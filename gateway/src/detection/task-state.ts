@@ -40,10 +40,12 @@ export interface NewTask {
   params: TaskRecord['params'];
   image: TaskRecord['image'];
   now: Date;
+  /** Claimed by the gateway that creates it, which submits it right away (when BentoML is up). */
+  claimed: boolean;
 }
 
-/** A new task, already claimed by the gateway that creates it (it submits right away). */
-export function newTask({ taskId, params, image, now }: NewTask): TaskRecord {
+/** A new, queued task. */
+export function newTask({ taskId, params, image, now, claimed }: NewTask): TaskRecord {
   const at = now.toISOString();
   return {
     task_id: taskId,
@@ -53,8 +55,8 @@ export function newTask({ taskId, params, image, now }: NewTask): TaskRecord {
     revision: 0,
     params,
     image,
-    attempts: 1,
-    current: { inference_task_id: null, started_at: at },
+    attempts: claimed ? 1 : 0,
+    current: claimed ? { inference_task_id: null, started_at: at } : null,
     last_retry: null,
   };
 }

@@ -29,6 +29,8 @@ export class FakeInference implements InferenceClient {
   behaviour: FakeBehaviour = 'complete';
   /** While true, every call fails as if BentoML were not running. */
   down = false;
+  /** While false, the server is up but has no model: not ready, and tasks end with error no_model. */
+  modelLoaded = true;
   /** While true, submissions are refused as invalid input (4xx). */
   rejecting = false;
   readonly submissions: Submission[] = [];
@@ -41,7 +43,7 @@ export class FakeInference implements InferenceClient {
   ) {}
 
   async isReady(): Promise<boolean> {
-    return !this.down;
+    return !this.down && this.modelLoaded;
   }
 
   async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
@@ -72,6 +74,8 @@ export class FakeInference implements InferenceClient {
     this.assertUp();
     const task = this.tasks.get(inferenceTaskId);
     if (!task) return undefined;
+    if (!this.modelLoaded)
+      return { response: null, error: { code: 'no_model', message: 'no model is loaded' } };
     return this.outcomeFor(task.image.bytes, task.params);
   }
 
