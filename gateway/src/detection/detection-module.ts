@@ -45,7 +45,7 @@ export function createDetectionModule(
   const repo = new TaskRepository(store, settings.buckets);
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
-    minPollIntervalMs: settings.reconcileIntervalMs / 2,
+    minPollIntervalMs: settings.reconcileIntervalMs,
     events,
     log,
   });
@@ -56,7 +56,8 @@ export function createDetectionModule(
     intervalMs: settings.reconcileIntervalMs,
     policy: settings.policy,
     orphanGraceMs: 60_000,
-    pollsPerRound: 64,
+    // Each status request costs BentoML CPU that inference could use: poll a bounded few per round.
+    pollsPerRound: 32,
     scanLimit: Math.max(10_000, settings.maxQueueDepth * 2),
     concurrency: 4,
     log,
