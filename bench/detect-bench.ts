@@ -7,15 +7,18 @@
 //   4. gateway peak RSS, sampled from its /metrics (process_resident_memory_bytes) during the load.
 //
 //   node --import tsx bench/detect-bench.ts [--images DIR] [--tasks 300] [--rate R] [--baseline 100] [--json FILE]
+//                                           [--start-stack]
 //
-// GATEWAY_URL and BENTOML_URL (defaults: the stack's) say where the services are; the baseline
-// reads the model from MLFLOW_TRACKING_URI / MINIO_ENDPOINT like the service does.
+// Against the stack that GATEWAY_URL, BENTOML_URL, MLFLOW_TRACKING_URI and MINIO_ENDPOINT name
+// (default: `npm run up`'s), or, with --start-stack, against a fresh stack on free ports whose
+// model is the demo model `mini-streamio model bootstrap` trains (a few minutes).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { repoRoot } from '../scripts/stack/config.js';
+import { startTestStack, type TestStack } from '../scripts/stack/test-stack.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,10 +27,11 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     baseline: { type: 'string', default: '100' },
     json: { type: 'string' },
+    'start-stack': { type: 'boolean', default: false },
   },
 });
-const gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
-const bentoUrl = process.env.BENTOML_URL ?? 'http://127.0.0.1:3000';
+let gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
+let bentoUrl = process.env.BENTOML_URL ?? 'http://127.0.0.1:3000';
 const taskCount = Number(args.tasks);
 const WARMUP_TASKS = 10;
 
@@ -189,7 +193,38 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-main().catch((err: unknown) => {
+/** A fresh stack on free ports, serving the demo model trained for it. */
+async function startStack(): Promise<TestStack> {
+  console.error('starting MinIO and MLflow, training the demo model …');
+  const stack = await startTestStack(['minio', 'mlflow']);
+  try {
+    await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), 'model', 'bootstrap'],
+      { cwd: repoRoot, env: { ...process.env, ...stack.env } },
+    );
+    await stack.restart('bento');
+    await stack.restart('gateway');
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  Object.assign(process.env, stack.env);
+  gatewayUrl = stack.env.GATEWAY_URL;
+  bentoUrl = stack.env.BENTOML_URL;
+  return stack;
+}
+
+async function benchmark(): Promise<void> {
+  const stack = args['start-stack'] ? await startStack() : undefined;
+  try {
+    await main();
+  } finally {
+    await stack?.stop();
+  }
+}
+
+benchmark().catch((err: unknown) => {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(1);
 });

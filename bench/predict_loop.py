@@ -22,7 +22,6 @@ from mini_streamio.settings import get_settings
 settings = get_settings()
 configure_ultralytics(settings.data_dir / "ultralytics")
 
-import numpy as np  # noqa: E402
 from mini_streamio.registry import download_weights, resolve  # noqa: E402
 from PIL import Image  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
@@ -50,7 +49,8 @@ def main() -> None:
         sys.exit(f"no images in {args.images}")
 
     def predict(blob: bytes) -> None:
-        image = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))[:, :, ::-1]  # BGR, as cv2 reads
+        # Decoded per call and passed as a PIL image, as the service's detector does.
+        image = Image.open(io.BytesIO(blob)).convert("RGB")
         model.predict(image, conf=args.conf, iou=args.iou, max_det=args.max_det, verbose=False)
 
     for blob in blobs[:3]:  # warm-up: first calls build the predictor
