@@ -1,48 +1,59 @@
-// Detection service benchmark, against a running stack (`npm run up`, model loaded):
+// Detection service benchmark, in one run on one machine:
 //   1. baseline: a plain in-process model.predict loop on the served model (bench/predict_loop.py);
-//   2. load: POSTs at a fixed rate above the service's capacity (open loop), so inference is
-//      saturated the whole time; every POST's latency is recorded;
-//   3. throughput: completed tasks per second from the gateway's own timestamps (first
-//      created_at to last updated_at), divided by the baseline;
-//   4. gateway peak RSS, sampled from its /metrics (process_resident_memory_bytes) during the load.
+//   2. backlog: a burst of tasks, enough to keep inference busy for the rest of the run;
+//   3. POST latency while inference is saturated: a steady stream of POSTs (--rate per second for
+//      --seconds) sent while the backlog drains; the queue depth is sampled to show it never ran dry;
+//   4. throughput: all tasks of 2 and 3 divided by the time from the first task created to the
+//      last completed (the gateway's own timestamps), and its ratio to the baseline;
+//   5. gateway peak RSS, sampled from its /metrics (process_resident_memory_bytes);
+//   6. CPU seconds used by each service during 2–4 (with --start-stack, where the pids are known).
 //
-//   node --import tsx bench/detect-bench.ts [--images DIR] [--tasks 300] [--rate R] [--baseline 100] [--json FILE]
-//                                           [--start-stack]
+//   node --import tsx bench/detect-bench.ts [--start-stack] [--images DIR] [--rate 10] [--seconds 15]
+//                                           [--baseline 100] [--json FILE]
 //
 // Against the stack that GATEWAY_URL, BENTOML_URL, MLFLOW_TRACKING_URI and MINIO_ENDPOINT name
-// (default: `npm run up`'s), or, with --start-stack, against a fresh stack on free ports whose
-// model is the demo model `mini-streamio model bootstrap` trains (a few minutes).
+// (default: `npm run up`'s), or, with --start-stack, against a fresh stack on free ports serving a
+// model the benchmark trains for it (one epoch of yolov8n at 416 px: as costly to run as any
+// yolov8n at that size; its accuracy does not matter here).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { repoRoot } from '../scripts/stack/config.js';
+import type { ServiceName } from '../scripts/stack/services.js';
 import { startTestStack, type TestStack } from '../scripts/stack/test-stack.js';
 
 const { values: args } = parseArgs({
   options: {
     images: { type: 'string', default: '/work/shared/datasets/valorant/valid/images' },
-    tasks: { type: 'string', default: '300' },
-    rate: { type: 'string' },
+    rate: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '15' },
     baseline: { type: 'string', default: '100' },
+    imgsz: { type: 'string', default: '416' },
     json: { type: 'string' },
     'start-stack': { type: 'boolean', default: false },
   },
 });
 let gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
 let bentoUrl = process.env.BENTOML_URL ?? 'http://127.0.0.1:3000';
-const taskCount = Number(args.tasks);
-const WARMUP_TASKS = 10;
+const exec = promisify(execFile);
 
-interface Posted {
-  taskId: string;
-  sentAt: number;
-  latencyMs: number;
+interface Image {
+  name: string;
+  bytes: Buffer;
 }
 
-async function main(): Promise<void> {
-  const ready = await fetch(`${gatewayUrl}/readyz`).then((r) => r.json() as Promise<{ ready: boolean }>);
+interface Task {
+  task_id: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+async function run(stack: TestStack | undefined): Promise<void> {
+  const loadBefore = os.loadavg();
+  const ready = (await (await fetch(`${gatewayUrl}/readyz`)).json()) as { ready: boolean };
   if (!ready.ready) throw new Error(`the stack at ${gatewayUrl} is not ready: ${JSON.stringify(ready)}`);
   const served = (await (
     await fetch(`${bentoUrl}/model`, {
@@ -50,11 +61,7 @@ async function main(): Promise<void> {
       body: '{}',
       headers: { 'content-type': 'application/json' },
     })
-  ).json()) as {
-    name: string;
-    version: string;
-    demo: boolean;
-  };
+  ).json()) as { name: string; version: string; demo: boolean };
   const images = fs
     .readdirSync(args.images)
     .filter((f) => /\.(jpe?g|png|webp|bmp)$/i.test(f))
@@ -66,41 +73,52 @@ async function main(): Promise<void> {
   const baseline = await predictLoop(Number(args.baseline));
   if (baseline.version !== served.version)
     throw new Error(`the baseline loaded v${baseline.version} but the service serves v${served.version}`);
-  const rate = Number(args.rate ?? (baseline.images_per_s * 1.5).toFixed(2));
 
-  console.error(`load: ${taskCount} POSTs at ${rate}/s (1.5 × baseline) …`);
-  const rss = sampleRss();
-  const posted = await postAtRate(images, rate);
-  console.error('waiting for every task to finish …');
-  const finished = await waitAll(posted.map((p) => p.taskId));
-  const peakRssBytes = await rss.stop();
+  const rate = Number(args.rate);
+  const seconds = Number(args.seconds);
+  // Enough work for inference to stay busy through the stream and a margin after it.
+  const backlog = Math.ceil(baseline.images_per_s * (seconds + 10));
+  const cpuBefore = stack ? cpuSeconds(stack) : undefined;
+  const monitor = monitorGateway();
+  console.error(`backlog: ${backlog} tasks; then ${rate} POST/s for ${seconds} s …`);
+  const backlogIds = await postBurst(images, backlog, 16);
+  const streamStart = Date.now();
+  const stream = await postAtRate(images, rate, seconds);
+  const streamEnd = Date.now();
+  console.error('waiting for the queue to empty …');
+  await waitForEmptyQueue();
+  const samples = await monitor.stop();
+  const cpuAfter = stack ? cpuSeconds(stack) : undefined;
 
-  const completed = finished.filter((t) => t.status === 'completed');
-  const first = Math.min(...finished.map((t) => Date.parse(t.created_at)));
-  const last = Math.max(...finished.map((t) => Date.parse(t.updated_at)));
+  const tasks = await fetchAll([...backlogIds, ...stream.map((s) => s.taskId)]);
+  const completed = tasks.filter((t) => t.status === 'completed');
+  const first = Math.min(...tasks.map((t) => Date.parse(t.created_at)));
+  const last = Math.max(...tasks.map((t) => Date.parse(t.updated_at)));
   const throughput = completed.length / ((last - first) / 1000);
-  const latencies = posted
-    .slice(WARMUP_TASKS)
-    .map((p) => p.latencyMs)
-    .sort((a, b) => a - b);
+  const latencies = stream.map((s) => s.latencyMs).sort((a, b) => a - b);
+  const duringStream = samples.filter((s) => s.at >= streamStart && s.at <= streamEnd);
   const result = {
-    machine: `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.platform()} ${os.release()}`,
+    machine: `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
+    // Other work on the machine skews every figure: the 1/5/15-minute load before the run.
+    load_average_before: loadBefore.map((l) => l.toFixed(2)).join(' '),
     model: `${served.name} v${served.version}${served.demo ? ' (demo)' : ''}`,
     images: `${images.length} files from ${args.images}`,
     baseline_images_per_s: baseline.images_per_s,
-    offered_rate_per_s: rate,
-    tasks: taskCount,
+    tasks: tasks.length,
     completed: completed.length,
-    failed: finished.length - completed.length,
+    failed: tasks.length - completed.length,
+    throughput_per_s: round(throughput),
+    throughput_ratio: round(throughput / baseline.images_per_s),
+    post_stream: `${stream.length} POSTs at ${rate}/s`,
     post_latency_ms: {
-      p50: percentile(latencies, 0.5),
-      p90: percentile(latencies, 0.9),
-      p99: percentile(latencies, 0.99),
-      max: latencies.at(-1),
+      p50: round(percentile(latencies, 0.5)),
+      p90: round(percentile(latencies, 0.9)),
+      p99: round(percentile(latencies, 0.99)),
+      max: round(latencies.at(-1) ?? Number.NaN),
     },
-    throughput_per_s: Number(throughput.toFixed(3)),
-    throughput_ratio: Number((throughput / baseline.images_per_s).toFixed(3)),
-    gateway_peak_rss_mib: Number((peakRssBytes / 2 ** 20).toFixed(1)),
+    min_queue_depth_during_stream: Math.min(...duringStream.map((s) => s.queueDepth)),
+    gateway_peak_rss_mib: round(Math.max(...samples.map((s) => s.rssBytes)) / 2 ** 20),
+    cpu_seconds: cpuBefore && cpuAfter ? diffCpu(cpuBefore, cpuAfter) : undefined,
   };
   console.log(JSON.stringify(result, null, 2));
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -112,7 +130,7 @@ interface Baseline {
 }
 
 async function predictLoop(count: number): Promise<Baseline> {
-  const { stdout } = await promisify(execFile)(
+  const { stdout } = await exec(
     path.join(repoRoot, '.stack/python'),
     [path.join(repoRoot, 'bench/predict_loop.py'), '--images', args.images, '--count', String(count)],
     { maxBuffer: 16 * 2 ** 20 },
@@ -120,89 +138,161 @@ async function predictLoop(count: number): Promise<Baseline> {
   return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Baseline;
 }
 
+async function post(image: Image): Promise<string> {
+  const form = new FormData();
+  form.append('image', new Blob([image.bytes]), image.name);
+  const res = await fetch(`${gatewayUrl}/image/detect`, { method: 'POST', body: form });
+  const body = (await res.json()) as { task_id: string };
+  if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.task_id;
+}
+
+/** `count` POSTs, `concurrency` at a time. */
+async function postBurst(images: Image[], count: number, concurrency: number): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        ids[i] = await post(images[i % images.length] as Image);
+      }
+    }),
+  );
+  return ids;
+}
+
 /** Open loop: request i leaves at start + i / rate, whatever happened to the others. */
-async function postAtRate(images: { name: string; bytes: Buffer }[], rate: number): Promise<Posted[]> {
+async function postAtRate(
+  images: Image[],
+  rate: number,
+  seconds: number,
+): Promise<{ taskId: string; latencyMs: number }[]> {
   const start = performance.now();
-  const sends = Array.from({ length: taskCount }, async (_, i) => {
-    await sleep(start + (i * 1000) / rate - performance.now());
-    const image = images[i % images.length] as { name: string; bytes: Buffer };
-    const form = new FormData();
-    form.append('image', new Blob([image.bytes]), image.name);
-    const sentAt = performance.now();
-    const res = await fetch(`${gatewayUrl}/image/detect`, { method: 'POST', body: form });
-    const body = (await res.json()) as { task_id: string };
-    const latencyMs = performance.now() - sentAt;
-    if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
-    return { taskId: body.task_id, sentAt, latencyMs };
-  });
-  return Promise.all(sends);
+  return Promise.all(
+    Array.from({ length: Math.round(rate * seconds) }, async (_, i) => {
+      await sleep(start + (i * 1000) / rate - performance.now());
+      const sentAt = performance.now();
+      const taskId = await post(images[i % images.length] as Image);
+      return { taskId, latencyMs: performance.now() - sentAt };
+    }),
+  );
 }
 
-interface Task {
-  task_id: string;
-  status: string;
-  created_at: string;
-  updated_at: string;
-}
-
-/** Polls unfinished tasks, each at most once a second, a few at a time. */
-async function waitAll(taskIds: string[]): Promise<Task[]> {
-  const done = new Map<string, Task>();
-  while (done.size < taskIds.length) {
-    const sweep = performance.now();
-    const pending = taskIds.filter((id) => !done.has(id));
-    for (let i = 0; i < pending.length; i += 4) {
-      await Promise.all(
-        pending.slice(i, i + 4).map(async (id) => {
-          const task = (await (await fetch(`${gatewayUrl}/image/detect?task_id=${id}`)).json()) as Task;
-          if (task.status === 'completed' || task.status === 'failed') done.set(id, task);
-        }),
-      );
-    }
-    await sleep(sweep + 1_000 - performance.now());
+async function waitForEmptyQueue(): Promise<void> {
+  for (;;) {
+    if ((await scrape()).queueDepth === 0) return;
+    await sleep(500);
   }
-  return taskIds.map((id) => done.get(id) as Task);
 }
 
-function sampleRss(): { stop(): Promise<number> } {
-  let peak = 0;
+async function fetchAll(ids: string[]): Promise<Task[]> {
+  const tasks: Task[] = [];
+  for (const id of ids)
+    tasks.push((await (await fetch(`${gatewayUrl}/image/detect?task_id=${id}`)).json()) as Task);
+  return tasks;
+}
+
+interface Sample {
+  at: number;
+  rssBytes: number;
+  queueDepth: number;
+}
+
+async function scrape(): Promise<Sample> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return {
+    at: Date.now(),
+    rssBytes: metric('process_resident_memory_bytes'),
+    queueDepth: metric('detection_queue_depth'),
+  };
+}
+
+function monitorGateway(): { stop(): Promise<Sample[]> } {
+  const samples: Sample[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
-      const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
-      const match = /^process_resident_memory_bytes (\d+)/m.exec(text);
-      peak = Math.max(peak, Number(match?.[1] ?? 0));
-      await sleep(250);
+      samples.push(await scrape());
+      await sleep(1_000);
     }
   })();
   return {
     stop: async () => {
       running = false;
       await loop;
-      return peak;
+      return samples;
     },
   };
 }
 
+/** CPU seconds (user + system) of each service: its process and every descendant. */
+function cpuSeconds(stack: TestStack): Record<string, number> {
+  const ticks = 100; // USER_HZ on Linux
+  const procs = fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return [
+          {
+            pid: Number(pid),
+            ppid: Number(fields[1]),
+            cpu: (Number(fields[11]) + Number(fields[12])) / ticks,
+          },
+        ];
+      } catch {
+        return [];
+      }
+    });
+  const roots = stack.supervisor.processGroups();
+  const names: ServiceName[] = ['minio', 'mlflow', 'bento', 'gateway'];
+  const out: Record<string, number> = {};
+  for (const [i, root] of roots.entries()) {
+    const tree = new Set([root]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const p of procs)
+        if (tree.has(p.ppid) && !tree.has(p.pid)) {
+          tree.add(p.pid);
+          grew = true;
+        }
+    }
+    out[names[i] ?? String(root)] = procs.filter((p) => tree.has(p.pid)).reduce((s, p) => s + p.cpu, 0);
+  }
+  return out;
+}
+
+function diffCpu(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, round(v - (before[k] ?? 0))]));
+}
+
 function percentile(sorted: number[], q: number): number {
-  const value = sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-  return Number(value.toFixed(1));
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function round(value: number): number {
+  return Number(value.toFixed(3));
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-/** A fresh stack on free ports, serving the demo model trained for it. */
+/** A fresh stack on free ports, serving a model trained for the benchmark. */
 async function startStack(): Promise<TestStack> {
-  console.error('starting MinIO and MLflow, training the demo model …');
-  const stack = await startTestStack(['minio', 'mlflow']);
+  console.error(`starting MinIO and MLflow, training a yolov8n at ${args.imgsz} px for one epoch …`);
+  const stack = await startTestStack(['minio', 'mlflow'], () => {}, { LOG_LEVEL: 'warn' });
   try {
-    await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), 'model', 'bootstrap'],
-      { cwd: repoRoot, env: { ...process.env, ...stack.env } },
-    );
+    const cli = ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), 'model', 'bootstrap'];
+    const flags = ['--imgsz', args.imgsz, '--epochs', '1', '--images', '16'];
+    await exec(process.execPath, [...cli, ...flags], {
+      cwd: repoRoot,
+      env: { ...process.env, ...stack.env },
+    });
     await stack.restart('bento');
     await stack.restart('gateway');
   } catch (err) {
@@ -215,16 +305,16 @@ async function startStack(): Promise<TestStack> {
   return stack;
 }
 
-async function benchmark(): Promise<void> {
+async function main(): Promise<void> {
   const stack = args['start-stack'] ? await startStack() : undefined;
   try {
-    await main();
+    await run(stack);
   } finally {
     await stack?.stop();
   }
 }
 
-benchmark().catch((err: unknown) => {
+main().catch((err: unknown) => {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(1);
 });

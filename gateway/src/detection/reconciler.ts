@@ -15,7 +15,7 @@ export interface ReconcilerOptions {
   policy: RetryPolicy;
   /** A pending marker without a record older than this is left over from a failed creation. */
   orphanGraceMs: number;
-  /** BentoML status requests per round at most, least recently polled tasks first. */
+  /** BentoML status requests per round at most (oldest submissions first). */
   pollsPerRound: number;
   /** Pending tasks looked at per round at most. */
   scanLimit: number;
@@ -69,11 +69,10 @@ export class Reconciler {
     const toSubmit = tasks.filter((t) =>
       ['submit', 'abandon'].includes(nextStep(t.record, now, policy).kind),
     );
-    const toPoll = tasks
-      .filter((t) => nextStep(t.record, now, policy).kind === 'poll')
-      .sort(this.pollOrder)
-      .slice(0, this.options.pollsPerRound);
-    await forEachLimit([...toSubmit, ...toPoll], this.options.concurrency, (t) => this.advance(t));
+    await forEachLimit(toSubmit, this.options.concurrency, async (t) => {
+      await this.advance(t);
+    });
+    await this.poll(tasks.filter((t) => nextStep(t.record, now, policy).kind === 'poll'));
     if (this.lastRoundFailed) this.options.log.info('reconciler: storage reachable again');
     this.lastRoundFailed = false;
   }
@@ -114,27 +113,38 @@ export class Reconciler {
     return task;
   }
 
-  private async advance(task: Versioned): Promise<void> {
+  /**
+   * Polls processing tasks oldest submission first, a few at a time, and stops once a batch finds
+   * only tasks still running: BentoML works through its queue in about that order, so the tasks
+   * behind those are still waiting too. Lost and overdue tasks are among the oldest, so they are
+   * always reached. Polling everything each round would cost BentoML CPU that inference needs.
+   */
+  private async poll(processing: Versioned[]): Promise<void> {
+    const ordered = processing.sort(byStart).slice(0, this.options.pollsPerRound);
+    const batch = this.options.concurrency;
+    for (let i = 0; i < ordered.length; i += batch) {
+      const changed = await Promise.all(ordered.slice(i, i + batch).map((t) => this.advance(t)));
+      if (!changed.some(Boolean)) return;
+    }
+  }
+
+  /** Advances one task; true if its record changed. */
+  private async advance(task: Versioned): Promise<boolean> {
     const id = task.record.task_id;
     try {
       const next = await this.advancer.advance(task);
       if (isTerminal(next.record.status)) this.cache.delete(id);
       else this.cache.set(id, next);
+      return next.etag !== task.etag;
     } catch (err) {
       this.cache.delete(id); // read it afresh next round
       this.options.log.warn(
         { task_id: id, err: (err as Error).message },
         'reconciler could not advance task',
       );
+      return true;
     }
   }
-
-  /** Never polled first, then least recently polled, then oldest submission. */
-  private readonly pollOrder = (a: Versioned, b: Versioned): number => {
-    const polled = (t: Versioned) => this.advancer.lastPolledAt(t.record.task_id) ?? 0;
-    const started = (t: Versioned) => Date.parse(t.record.current?.started_at ?? t.record.created_at);
-    return polled(a) - polled(b) || started(a) - started(b);
-  };
 
   private reportFailure(err: unknown): void {
     if (!this.lastRoundFailed)
@@ -142,6 +152,9 @@ export class Reconciler {
     this.lastRoundFailed = true;
   }
 }
+
+const startOf = (t: Versioned) => Date.parse(t.record.current?.started_at ?? t.record.created_at);
+const byStart = (a: Versioned, b: Versioned) => startOf(a) - startOf(b);
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
 async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -93,11 +93,6 @@ export class TaskAdvancer {
     return this.readiness?.ready ?? true;
   }
 
-  /** When this process last asked BentoML about the task (epoch ms), if it did. */
-  lastPolledAt(taskId: string): number | undefined {
-    return this.lastPolled.get(taskId);
-  }
-
   /** Forgets poll times of tasks that are no longer pending. */
   forgetAllBut(pendingIds: ReadonlySet<string>): void {
     for (const id of this.lastPolled.keys()) if (!pendingIds.has(id)) this.lastPolled.delete(id);
