@@ -1,5 +1,7 @@
 // Detection service benchmark, in one run on one machine:
-//   1. baseline: a plain in-process model.predict loop on the served model (bench/predict_loop.py);
+//   1. baseline: a plain in-process model.predict loop on the served model (bench/predict_loop.py),
+//      run before and after the load; their mean is the baseline (the two show how steady the
+//      machine was);
 //   2. backlog: a burst of tasks, enough to keep inference busy for the rest of the run;
 //   3. POST latency while inference is saturated: a steady stream of POSTs (--rate per second for
 //      --seconds) sent while the backlog drains; the queue depth is sampled to show it never ran dry;
@@ -70,9 +72,10 @@ async function run(stack: TestStack | undefined): Promise<void> {
   if (images.length === 0) throw new Error(`no images in ${args.images}`);
 
   console.error(`baseline: ${args.baseline} × model.predict of ${served.name} v${served.version} …`);
-  const baseline = await predictLoop(Number(args.baseline));
-  if (baseline.version !== served.version)
-    throw new Error(`the baseline loaded v${baseline.version} but the service serves v${served.version}`);
+  const before = await predictLoop(Number(args.baseline));
+  if (before.version !== served.version)
+    throw new Error(`the baseline loaded v${before.version} but the service serves v${served.version}`);
+  const baseline = before;
 
   const rate = Number(args.rate);
   const seconds = Number(args.seconds);
@@ -90,6 +93,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const samples = await monitor.stop();
   const cpuAfter = stack ? cpuSeconds(stack) : undefined;
 
+  console.error('baseline again …');
+  const after = await predictLoop(Number(args.baseline));
+  const baselineRate = (before.images_per_s + after.images_per_s) / 2;
   const tasks = await fetchAll([...backlogIds, ...stream.map((s) => s.taskId)]);
   const completed = tasks.filter((t) => t.status === 'completed');
   const first = Math.min(...tasks.map((t) => Date.parse(t.created_at)));
@@ -103,12 +109,13 @@ async function run(stack: TestStack | undefined): Promise<void> {
     load_average_before: loadBefore.map((l) => l.toFixed(2)).join(' '),
     model: `${served.name} v${served.version}${served.demo ? ' (demo)' : ''}`,
     images: `${images.length} files from ${args.images}`,
-    baseline_images_per_s: baseline.images_per_s,
+    baseline_images_per_s: round(baselineRate),
+    baseline_before_after: [before.images_per_s, after.images_per_s],
     tasks: tasks.length,
     completed: completed.length,
     failed: tasks.length - completed.length,
     throughput_per_s: round(throughput),
-    throughput_ratio: round(throughput / baseline.images_per_s),
+    throughput_ratio: round(throughput / baselineRate),
     post_stream: `${stream.length} POSTs at ${rate}/s`,
     post_latency_ms: {
       p50: round(percentile(latencies, 0.5)),

@@ -209,6 +209,20 @@ describe('two gateways on one MinIO', () => {
     return completed;
   }
 
+  it('when the gateway that accepted a task stops, then another gateway finds the task and finishes it', async () => {
+    const bento = new FakeInference();
+    bento.down = true;
+    const a = await gateway({}, bento);
+    const image = distinctImage();
+    const accepted = await post(a, image);
+    await a.close(); // no process remembers the task now: only MinIO does
+    const b = await gateway({}, bento);
+    bento.down = false;
+    const done = await waitFor(b, accepted.body.task_id, 'completed');
+    expect(done.body.response.instances).toHaveLength(1);
+    expect(bento.submissionsOf(image)).toBe(1);
+  });
+
   it('when both move the same tasks, even through a BentoML restart, then each task is submitted once per attempt and stores one result', async () => {
     const client = storageClient(testConfig(stack));
     await client.makeBucket(buckets.TASKS_BUCKET);

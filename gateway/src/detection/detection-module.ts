@@ -7,7 +7,7 @@ import type { ImageLimits } from './image-inspection.js';
 import { QueueDepth } from './queue-depth.js';
 import { Reconciler } from './reconciler.js';
 import { TaskAdvancer, type TaskEvents } from './task-advancer.js';
-import { type TaskBuckets, TaskRepository } from './task-repository.js';
+import { type TaskBuckets, TaskRepository, type Versioned } from './task-repository.js';
 import type { RetryPolicy } from './task-state.js';
 
 export interface DetectionSettings {
@@ -27,6 +27,8 @@ export interface DetectionContext {
   queueDepth: QueueDepth;
   limits: ImageLimits;
   getBudgetMs: number;
+  /** Hands a task this process accepted to its reconciler. */
+  track(task: Versioned): void;
   log: Logger;
 }
 
@@ -43,16 +45,26 @@ export function createDetectionModule(
   log: Logger,
 ): DetectionModule {
   const repo = new TaskRepository(store, settings.buckets);
+  // The pending index is listed every few rounds; the cache and local counts fill the gaps.
+  const listEveryMs = Math.max(5 * settings.reconcileIntervalMs, 500);
+  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, listEveryMs, (depth) =>
+    events.queueDepth(depth),
+  );
+  let reconciler: Reconciler | undefined;
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
     minPollIntervalMs: settings.reconcileIntervalMs,
-    events,
+    events: {
+      finished: (record) => {
+        events.finished(record);
+        queueDepth.finished();
+        reconciler?.forget(record.task_id);
+      },
+      retried: (record, reason) => events.retried(record, reason),
+    },
     log,
   });
-  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, settings.reconcileIntervalMs * 2, (depth) =>
-    events.queueDepth(depth),
-  );
-  const reconciler = new Reconciler(repo, advancer, queueDepth, {
+  reconciler = new Reconciler(repo, advancer, queueDepth, {
     intervalMs: settings.reconcileIntervalMs,
     policy: settings.policy,
     orphanGraceMs: 60_000,
@@ -60,14 +72,17 @@ export function createDetectionModule(
     pollsPerRound: 32,
     scanLimit: Math.max(10_000, settings.maxQueueDepth * 2),
     concurrency: 4,
+    listEveryMs,
     log,
   });
-  const context = {
+  const tracked = reconciler;
+  const context: DetectionContext = {
     repo,
     advancer,
     queueDepth,
     limits: settings.limits,
     getBudgetMs: settings.getBudgetMs,
+    track: (task) => tracked.track(task),
     log,
   };
   return { context, reconciler };

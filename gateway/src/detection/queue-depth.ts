@@ -2,16 +2,17 @@
 // not yet completed or failed), so it survives restarts and is shared by all replicas.
 //
 // Cost: counting is one LIST of the pending/ prefix (1 request per 1000 tasks, stopping at
-// the limit), done at most once per `maxAgeMs` per process, by the reconciler's round or by a
-// POST finding the count stale; tasks this process accepted since are added locally. So a
-// POST costs no extra request, and the limit is exact up to what other replicas accepted in
-// the last `maxAgeMs`: a soft limit, which is what a back-pressure signal needs.
+// the limit), done at most once per `maxAgeMs` per process, by the reconciler's listing or by a
+// POST finding the count stale; tasks this process accepted or finished since are counted
+// locally. So a POST costs no extra request, and the limit is exact up to what other replicas
+// did in the last `maxAgeMs`: a soft limit, which is what a back-pressure signal needs.
 import type { TaskRepository } from './task-repository.js';
 
 export class QueueDepth {
   private counted = 0;
   private countedAt = Number.NEGATIVE_INFINITY;
-  private acceptedSince = 0;
+  /** Tasks this process accepted minus tasks it finished, since the count. */
+  private changeSince = 0;
   private refreshing: Promise<void> | undefined;
 
   constructor(
@@ -29,7 +30,7 @@ export class QueueDepth {
       });
       await this.refreshing;
     }
-    return this.counted + this.acceptedSince;
+    return Math.max(0, this.counted + this.changeSince);
   }
 
   async isFull(): Promise<boolean> {
@@ -38,14 +39,19 @@ export class QueueDepth {
 
   /** A task was accepted by this process. */
   accepted(): void {
-    this.acceptedSince += 1;
+    this.changeSince += 1;
+  }
+
+  /** A task was completed or failed by this process. */
+  finished(): void {
+    this.changeSince -= 1;
   }
 
   /** A fresh count (the reconciler lists the markers anyway). */
   observe(count: number): void {
     this.counted = count;
     this.countedAt = Date.now();
-    this.acceptedSince = 0;
+    this.changeSince = 0;
     this.onCount(count);
   }
 

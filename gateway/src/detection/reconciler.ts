@@ -1,7 +1,9 @@
-// The reconciler: every interval, lists the pending tasks and moves each forward (submits
-// queued ones, polls BentoML for processing ones, re-submits lost or overdue ones). Every
-// gateway process runs one; the If-Match writes make concurrent rounds safe. The record cache
-// only saves MinIO reads: a stale entry costs one failed write and a re-read, never a wrong
+// The reconciler: every interval, moves the pending tasks forward (submits queued ones, polls
+// BentoML for processing ones, re-submits lost or overdue ones). Every gateway process runs one;
+// the If-Match writes make concurrent rounds safe. It lists the pending index every few rounds
+// (finding tasks of other gateways, cleaning up leftovers, counting the queue) and works from
+// its cache in between, which tasks this process accepts or finishes keep current. The cache
+// only saves MinIO requests: a stale entry costs one failed write and a re-read, never a wrong
 // answer.
 import type { Logger } from 'pino';
 import { UpstreamError } from '../http/errors.js';
@@ -21,6 +23,8 @@ export interface ReconcilerOptions {
   scanLimit: number;
   /** Tasks worked on at once. */
   concurrency: number;
+  /** How often the pending index is listed; rounds in between work from the cache. */
+  listEveryMs: number;
   log: Logger;
 }
 
@@ -30,6 +34,7 @@ export class Reconciler {
   private round: Promise<void> | undefined;
   private running = false;
   private lastRoundFailed = false;
+  private listedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly repo: TaskRepository,
@@ -42,7 +47,8 @@ export class Reconciler {
     if (this.running) return;
     this.running = true;
     const loop = async () => {
-      this.round = this.runOnce().catch((err: unknown) => this.reportFailure(err));
+      const scan = Date.now() - this.listedAt >= this.options.listEveryMs;
+      this.round = this.runOnce(scan).catch((err: unknown) => this.reportFailure(err));
       await this.round;
       if (this.running) this.timer = setTimeout(loop, this.options.intervalMs);
     };
@@ -55,15 +61,19 @@ export class Reconciler {
     await this.round;
   }
 
-  /** One round over every pending task. */
-  async runOnce(): Promise<void> {
-    const pending = await this.repo.listPending(this.options.scanLimit);
-    this.queueDepth.observe(pending.length);
-    const ids = new Set(pending.map((p) => p.taskId));
-    this.advancer.forgetAllBut(ids);
-    for (const id of this.cache.keys()) if (!ids.has(id)) this.cache.delete(id);
+  /** A task this process accepted: worked on from the next round, before the next listing. */
+  track(task: Versioned): void {
+    this.cache.set(task.record.task_id, task);
+  }
 
-    const tasks = await this.load(pending);
+  /** A task this process finished. */
+  forget(taskId: string): void {
+    this.cache.delete(taskId);
+  }
+
+  /** One round: over every pending task listed afresh (`scan`), or over the cached ones. */
+  async runOnce(scan = true): Promise<void> {
+    const tasks = scan ? await this.scan() : await this.load(this.cachedAsPending());
     const now = new Date();
     const { policy } = this.options;
     const toSubmit = tasks.filter((t) =>
@@ -75,6 +85,23 @@ export class Reconciler {
     await this.poll(tasks.filter((t) => nextStep(t.record, now, policy).kind === 'poll'));
     if (this.lastRoundFailed) this.options.log.info('reconciler: storage reachable again');
     this.lastRoundFailed = false;
+  }
+
+  /** Lists the pending index: the queue depth, and every pending task of every gateway. */
+  private async scan(): Promise<Versioned[]> {
+    const pending = await this.repo.listPending(this.options.scanLimit);
+    this.listedAt = Date.now();
+    this.queueDepth.observe(pending.length);
+    const ids = new Set(pending.map((p) => p.taskId));
+    this.advancer.forgetAllBut(ids);
+    for (const id of this.cache.keys()) if (!ids.has(id)) this.cache.delete(id);
+    return this.load(pending);
+  }
+
+  /** The cached tasks, as if just listed (so none counts as an old leftover). */
+  private cachedAsPending(): PendingTask[] {
+    const now = new Date();
+    return [...this.cache.keys()].map((taskId) => ({ taskId, since: now }));
   }
 
   /** Records of the pending tasks; cleans up markers of finished tasks and failed creations. */

@@ -60,6 +60,7 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     throw err;
   }
   ctx.queueDepth.accepted();
+  ctx.track(created);
   if (created.record.current)
     ctx.advancer.advance(created, input.image).catch((err: unknown) => {
       // The reconciler submits it later; nothing is lost.
