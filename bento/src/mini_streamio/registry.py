@@ -53,8 +53,13 @@ def register_weights(
     name: str | None = None,
     demo: bool = False,
     alias: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RegisteredWeights:
     """Adds a registry version for `weights` (trained in `run_id`) and stores the file in MinIO.
+
+    `tags` are extra version tags (e.g. the dataset it was trained on); `description` is shown
+    by the MLflow UI next to the version.
 
     If the upload fails the new version is deleted again, so no version points at nothing.
     """
@@ -67,9 +72,11 @@ def register_weights(
             raise
     source = f"{client.get_run(run_id).info.artifact_uri}/weights"
     metrics = metrics or {}
-    tags = {f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}
-    tags |= {CLASS_NAMES_TAG: json.dumps(class_names), DEMO_TAG: str(demo).lower()}
-    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags).version
+    version_tags = dict(tags or {}) | {f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}
+    version_tags |= {CLASS_NAMES_TAG: json.dumps(class_names), DEMO_TAG: str(demo).lower()}
+    version = client.create_model_version(
+        name, source=source, run_id=run_id, tags=version_tags, description=description
+    ).version
     weights_uri = f"s3://{settings.models_bucket}/{name}/{version}/best.pt"
     try:
         storage = minio_client(settings)
