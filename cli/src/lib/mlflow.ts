@@ -113,13 +113,17 @@ export class MlflowClient {
   }
 
   async getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion | null> {
-    return this.orNull(async () => {
+    try {
       const body = await this.call<{ model_version: ModelVersion }>('GET', 'registered-models/alias', {
         name,
         alias,
       });
       return body.model_version;
-    });
+    } catch (err) {
+      // An unknown model is RESOURCE_DOES_NOT_EXIST, an unknown alias INVALID_PARAMETER_VALUE (400).
+      if (err instanceof MlflowError && /not found/i.test(err.message)) return null;
+      throw err;
+    }
   }
 
   async setAlias(name: string, alias: string, version: string): Promise<void> {

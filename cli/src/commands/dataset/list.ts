@@ -1,9 +1,8 @@
 import { Flags } from '@oclif/core';
 import { MiniStreamioCommand } from '../../lib/command.js';
-import { DatasetStore } from '../../lib/datasets/store.js';
+import { datasetStore } from '../../lib/datasets/store.js';
 import { summarizeCounts } from '../../lib/datasets/summary.js';
 import { table } from '../../lib/format.js';
-import { minioClient } from '../../lib/minio.js';
 
 export interface DatasetListEntry {
   name: string;
@@ -27,7 +26,7 @@ export default class DatasetList extends MiniStreamioCommand {
 
   async run(): Promise<DatasetListEntry[]> {
     const { flags } = await this.parse(DatasetList);
-    const store = new DatasetStore(minioClient(this.cliConfig()));
+    const store = datasetStore(this.cliConfig());
     const names = flags.name ? [flags.name] : await store.names();
     const entries: DatasetListEntry[] = [];
     const rows: string[][] = [];

@@ -1,10 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { MiniStreamioCommand } from '../../lib/command.js';
 import { prepareDataset } from '../../lib/datasets/prepare.js';
-import { DatasetStore } from '../../lib/datasets/store.js';
+import { datasetStore } from '../../lib/datasets/store.js';
 import { summarizeCounts } from '../../lib/datasets/summary.js';
 import { formatBytes } from '../../lib/format.js';
-import { minioClient } from '../../lib/minio.js';
 import { ProgressBar } from '../../lib/progress.js';
 
 export interface PushOutput {
@@ -53,7 +52,7 @@ The version is the hash of the content: pushing the same data again changes noth
     this.log(
       `Valid ${manifest.source.format.toUpperCase()} dataset: ${summarizeCounts(manifest)}; classes ${manifest.names.join(', ')}`,
     );
-    const store = new DatasetStore(minioClient(config));
+    const store = datasetStore(config);
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     const bar = new ProgressBar(
       'Uploading',

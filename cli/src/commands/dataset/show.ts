@@ -2,9 +2,8 @@ import { Args } from '@oclif/core';
 import { MiniStreamioCommand } from '../../lib/command.js';
 import type { Manifest } from '../../lib/datasets/manifest.js';
 import { SPLITS } from '../../lib/datasets/source.js';
-import { DatasetStore } from '../../lib/datasets/store.js';
+import { datasetStore } from '../../lib/datasets/store.js';
 import { table } from '../../lib/format.js';
-import { minioClient } from '../../lib/minio.js';
 
 export type DatasetShowOutput = Omit<Manifest, 'files'> & { uri: string; file_count: number };
 
@@ -21,7 +20,7 @@ export default class DatasetShow extends MiniStreamioCommand {
 
   async run(): Promise<DatasetShowOutput> {
     const { args } = await this.parse(DatasetShow);
-    const store = new DatasetStore(minioClient(this.cliConfig()));
+    const store = datasetStore(this.cliConfig());
     const manifest = await store.resolve(args.dataset);
     const splits = SPLITS.filter((s) => manifest.splits[s]);
     this.log(`${manifest.name}@${manifest.version}  (${store.uri(manifest)})`);

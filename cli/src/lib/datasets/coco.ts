@@ -7,7 +7,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { imageSize } from 'image-size';
-import { type DatasetSource, labelKeyFor, type Problem, type SplitName, type SplitSource } from './source.js';
+import {
+  type DatasetSource,
+  labelKeyFor,
+  type Problem,
+  REQUIRED_SPLITS,
+  type SplitName,
+  type SplitSource,
+} from './source.js';
 import { isDirectory, isFile } from './yolo.js';
 
 interface CocoImage {
@@ -71,6 +78,14 @@ export async function findCocoFiles(root: string): Promise<CocoFile[]> {
 
 export async function loadCoco(root: string, files: CocoFile[]): Promise<DatasetSource> {
   const problems: Problem[] = [];
+  for (const split of REQUIRED_SPLITS) {
+    if (!files.some((file) => file.split === split)) {
+      problems.push({
+        where: split,
+        message: 'no COCO annotation file for this split (train and val are required)',
+      });
+    }
+  }
   const parsed = [];
   for (const file of files) {
     const data = await readCoco(root, file, problems);

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'minio';
 import { mapLimit } from '../concurrency.js';
-import { ensureBucket, listFolders, listObjects, readObject } from '../minio.js';
+import type { CliConfig } from '../config.js';
+import { ensureBucket, listFolders, listObjects, minioClient, readObject } from '../minio.js';
 import { DATA_YAML_FILE, MANIFEST_FILE, type Manifest } from './manifest.js';
 import type { PreparedFile } from './validate.js';
 
@@ -45,6 +46,10 @@ export interface PushResult {
   status: 'created' | 'unchanged';
   manifest: Manifest;
   uploadedFiles: number;
+}
+
+export function datasetStore(config: CliConfig): DatasetStore {
+  return new DatasetStore(minioClient(config), config.DATASETS_BUCKET);
 }
 
 export class DatasetStore {
