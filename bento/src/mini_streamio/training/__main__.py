@@ -8,6 +8,7 @@ events (one per line) and all other output goes to stderr. Exit status: 0 finish
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -92,7 +93,9 @@ def _stop_when_stdin_closes() -> None:
     import _thread
 
     def watch() -> None:
-        while sys.stdin.buffer.read(1024):
+        # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader holds its
+        # lock, and the interpreter aborts at exit when it cannot take that lock.
+        while os.read(0, 1024):
             pass
         _thread.interrupt_main()
 
