@@ -187,6 +187,26 @@ export class MlflowClient {
     }
   }
 
+  /**
+   * Sends one request, retried once when a kept-alive connection turns out to be closed: MLflow's
+   * server (uvicorn) drops idle connections after a few seconds, and all calls here are idempotent.
+   */
+  private async send(url: string, init: RequestInit): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+        if (attempt < 2 && (cause === 'UND_ERR_SOCKET' || cause === 'ECONNRESET')) continue;
+        throw new MlflowError(
+          `cannot reach MLflow at ${this.base} (${cause}); is the stack running? (npm run up)`,
+          0,
+          'UNAVAILABLE',
+        );
+      }
+    }
+  }
+
   private async call<T>(
     method: 'GET' | 'POST',
     endpoint: string,
@@ -196,17 +216,7 @@ export class MlflowClient {
     const init: RequestInit = { method, headers: { 'Content-Type': 'application/json' } };
     if (method === 'GET') url += `?${new URLSearchParams(params as Record<string, string>)}`;
     else init.body = JSON.stringify(params);
-    let response: Response;
-    try {
-      response = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new MlflowError(
-        `cannot reach MLflow at ${this.base} (${cause}); is the stack running? (npm run up)`,
-        0,
-        'UNAVAILABLE',
-      );
-    }
+    const response = await this.send(url, init);
     const text = await response.text();
     const body = parseJson(text);
     if (!response.ok) {
