@@ -21,9 +21,18 @@ from mini_streamio.registry import resolve, tracking_client
 from mini_streamio.settings import REPO_ROOT, Settings
 from mini_streamio.storage import ensure_bucket, minio_client
 from mini_streamio.synthetic import generate_shapes_dataset
-from mini_streamio.training.tracking import artifact_paths, metric_name
+from mini_streamio.training.tracking import metric_name
 
 TINY = ["--epochs=2", "--imgsz=64", "--batch=8", "--device=cpu", "--events=jsonl"]
+
+
+def artifact_paths(client: Any, run_id: str, path: str | None = None) -> Iterator[str]:
+    """Every artifact file of a run, read back with MLflow's own client."""
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            yield from artifact_paths(client, run_id, info.path)
+        else:
+            yield info.path
 
 
 def _env(services: dict[str, str], settings: Settings) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """One MLflow run per training: params, per-epoch metrics, artifacts, tags and its final status.
 
-Everything goes through an explicit MlflowClient (no global "active run"), so a run is ended with
-the right status however training stops: FINISHED, FAILED (error recorded) or KILLED.
+Calls go straight to MLflow's REST API (mini_streamio.mlflow_rest) on an explicit run id (no
+global "active run"), so a run is ended with the right status however training stops:
+FINISHED, FAILED (error recorded) or KILLED.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ import re
 import subprocess
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
-from mini_streamio.registry import tracking_client
+from mini_streamio.mlflow_rest import MlflowRest, MlflowRestError
 from mini_streamio.settings import REPO_ROOT, Settings
 
 # MLflow accepts letters, digits, `_ - . / :` and spaces in metric and param names.
 _NOT_ALLOWED = re.compile(r"[^\w\-./: ]+")
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
+# MLflow's limits per log-batch request.
+PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
 # Files Ultralytics writes into its run directory that belong in the run's artifacts.
 ARTIFACT_SUFFIXES = (".csv", ".png", ".jpg", ".yaml")
 WEIGHT_FILES = ("best.pt", "last.pt")
@@ -50,28 +51,28 @@ def metric_names(values: Mapping[str, Any]) -> dict[str, float]:
 class RunTracker:
     """The MLflow run of one training."""
 
-    def __init__(self, client: MlflowClient, run_id: str, experiment_id: str) -> None:
-        self.client = client
+    def __init__(self, rest: MlflowRest, run_id: str, experiment_id: str, artifact_uri: str) -> None:
+        self.rest = rest
         self.run_id = run_id
         self.experiment_id = experiment_id
+        self.artifact_uri = artifact_uri
         self._params: dict[str, str] = {}
 
     @classmethod
     def start(
         cls, settings: Settings, experiment: str, run_name: str | None, tags: Mapping[str, str]
     ) -> RunTracker:
-        client = tracking_client(settings)
-        found = client.get_experiment_by_name(experiment)
-        if found is not None and found.lifecycle_stage == "deleted":
-            client.restore_experiment(found.experiment_id)
-        try:
-            experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-        except MlflowException as error:  # created by a concurrent run in between
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            experiment_id = client.get_experiment_by_name(experiment).experiment_id  # type: ignore[union-attr]
-        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-        return cls(client, run.info.run_id, experiment_id)
+        rest = MlflowRest(str(settings.mlflow_tracking_uri))
+        experiment_id = _experiment_id(rest, experiment)
+        body: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "start_time": int(time.time() * 1000),
+            "tags": [{"key": k, "value": _text(v, MAX_TAG_LENGTH)} for k, v in tags.items()],
+        }
+        if run_name:
+            body["run_name"] = run_name
+        info = rest.post("runs/create", body)["run"]["info"]
+        return cls(rest, info["run_id"], experiment_id, info["artifact_uri"])
 
     def url(self, settings: Settings) -> str:
         base = str(settings.mlflow_tracking_uri).rstrip("/")
@@ -93,43 +94,66 @@ class RunTracker:
                 if name in self._params:
                     continue
             batch[name] = text
-        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in batch.items()])
+        items = [{"key": k, "value": v} for k, v in batch.items()]
+        for chunk in _chunks(items, PARAMS_PER_BATCH):
+            self.rest.post("runs/log-batch", {"run_id": self.run_id, "params": chunk})
         self._params |= batch
 
     def log_metrics(self, values: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
-        metrics = [Metric(key, value, now, step) for key, value in values.items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        items = [{"key": k, "value": v, "timestamp": now, "step": step} for k, v in values.items()]
+        for chunk in _chunks(items, METRICS_PER_BATCH):
+            self.rest.post("runs/log-batch", {"run_id": self.run_id, "metrics": chunk})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        items = [RunTag(key, _text(value, MAX_TAG_LENGTH)) for key, value in tags.items()]
-        self.client.log_batch(self.run_id, tags=items)
+        items = [{"key": k, "value": _text(v, MAX_TAG_LENGTH)} for k, v in tags.items()]
+        for chunk in _chunks(items, PARAMS_PER_BATCH):
+            self.rest.post("runs/log-batch", {"run_id": self.run_id, "tags": chunk})
 
     def log_run_directory(self, save_dir: Path) -> list[str]:
         """Uploads what Ultralytics produced (csv, plots, args.yaml, weights) and returns their paths."""
-        logged: list[str] = []
         if not save_dir.is_dir():
-            return logged
-        for file in sorted(save_dir.iterdir()):
-            if file.is_file() and file.suffix in ARTIFACT_SUFFIXES:
-                self.client.log_artifact(self.run_id, str(file))
-                logged.append(file.name)
-        for name in WEIGHT_FILES:
-            weights = save_dir / "weights" / name
-            if weights.is_file():
-                self.client.log_artifact(self.run_id, str(weights), artifact_path="weights")
-                logged.append(f"weights/{name}")
-        return logged
+            return []
+        files = sorted(f for f in save_dir.iterdir() if f.is_file() and f.suffix in ARTIFACT_SUFFIXES)
+        uploads: list[tuple[Path, str | None]] = [(file, None) for file in files]
+        weights = [save_dir / "weights" / name for name in WEIGHT_FILES]
+        uploads += [(file, "weights") for file in weights if file.is_file()]
+        # A few uploads at a time: each is one HTTP request the server streams on to MinIO.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(lambda u: self.rest.upload_artifact(self.artifact_uri, *u), uploads))
 
     def record_error(self, error: BaseException) -> None:
         """The error as a tag (its message) and an artifact (the traceback)."""
-        message = f"{type(error).__name__}: {error}"
-        self.set_tags({"error": message})
+        self.set_tags({"error": f"{type(error).__name__}: {error}"})
         trace = "".join(traceback.format_exception(error))
-        self.client.log_text(self.run_id, trace, "error.txt")
+        self.rest.upload_bytes(self.artifact_uri, trace.encode(), "error.txt")
 
     def end(self, status: str) -> None:
-        self.client.set_terminated(self.run_id, status=status)
+        self.rest.post(
+            "runs/update", {"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)}
+        )
+
+
+def _experiment_id(rest: MlflowRest, name: str) -> str:
+    """The experiment's id; it is created (or restored from the bin) when needed."""
+    try:
+        experiment = rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
+    except MlflowRestError as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        try:
+            return str(rest.post("experiments/create", {"name": name})["experiment_id"])
+        except MlflowRestError as create_error:  # created by a concurrent run in between
+            if create_error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = rest.get("experiments/get-by-name", experiment_name=name)["experiment"]
+    if experiment.get("lifecycle_stage") == "deleted":
+        rest.post("experiments/restore", {"experiment_id": experiment["experiment_id"]})
+    return str(experiment["experiment_id"])
+
+
+def _chunks(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _text(value: Any, limit: int) -> str:
@@ -193,12 +217,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> Iterable[str]:
-    """Every artifact file of a run (recursively), for tests and summaries."""
-    for info in client.list_artifacts(run_id, path):
-        if info.is_dir:
-            yield from artifact_paths(client, run_id, info.path)
-        else:
-            yield info.path
