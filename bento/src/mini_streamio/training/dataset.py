@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -182,8 +183,7 @@ def _download_verified(
     client: Minio, location: _Location, files: dict[str, str], target: Path, digest: str
 ) -> None:
     """Downloads every file into a scratch directory, checks its sha256, then moves it into place."""
-    partial = target.with_name(f"{target.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _scratch(target)
     mismatched: list[str] = []
     for path, expected in sorted(files.items()):
         local = partial / path
@@ -202,8 +202,28 @@ def _download_verified(
             f"the manifest's sha256: {shown}"
         )
     (partial / _VERIFIED_MARKER).write_text(digest)
+    _move_into_place(partial, target, digest)
+
+
+def _scratch(target: Path) -> Path:
+    """A download folder of this process's own, so that two trainings fetching at once do not collide."""
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def _move_into_place(partial: Path, target: Path, digest: str) -> None:
+    if _is_verified(target, digest):  # another process finished the same download first
+        shutil.rmtree(partial, ignore_errors=True)
+        return
     shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    try:
+        partial.rename(target)
+    except OSError:
+        if not _is_verified(target, digest):
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:
@@ -241,13 +261,11 @@ def _fetch_plain_prefix(
     digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     target = settings.data_dir / "datasets" / "_s3" / location.bucket / digest[:16]
     if not _is_verified(target, digest):
-        partial = target.with_name(f"{target.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
+        partial = _scratch(target)
         for key, _, _ in listing:
             client.fget_object(location.bucket, key, str(partial / key.removeprefix(base)))
         (partial / _VERIFIED_MARKER).write_text(digest)
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
+        _move_into_place(partial, target, digest)
     config = yaml.safe_load((target / "data.yaml").read_text()) or {}
     names = _names_of(config.get("names"))
     if not names or "train" not in config or "val" not in config:
