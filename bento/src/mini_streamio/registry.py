@@ -19,6 +19,9 @@ from mini_streamio.mlflow_rest import MlflowRest, MlflowRestError
 from mini_streamio.settings import Settings
 from mini_streamio.storage import ensure_bucket, minio_client
 
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
 WEIGHTS_URI_TAG = "weights_uri"
 DEMO_TAG = "demo"
 CLASS_NAMES_TAG = "class_names"
@@ -39,10 +42,6 @@ class RegisteredWeights:
     def bucket_and_key(self) -> tuple[str, str]:
         bucket, _, key = self.weights_uri.removeprefix("s3://").partition("/")
         return bucket, key
-
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
 
 
 def tracking_client(settings: Settings) -> MlflowClient:

@@ -5,12 +5,11 @@ import { runTraining, TrainingFailed } from '../lib/training/run.js';
 export default class Train extends MiniStreamioCommand {
   static override summary = 'Fine-tune a YOLO detector on a dataset from MinIO, tracked in MLflow.';
   static override description =
-    `--model accepts an Ultralytics name (yolov8l, yolo11n: base weights imported with
-\`model import-base\`, or downloaded when MINI_STREAMIO_ALLOW_DOWNLOADS=true), an architecture yaml
-(yolov8n.yaml: from scratch), a MinIO URI (s3://bucket/key.pt), a local .pt, or a registry reference
-(models:/<name>/<version>, models:/<name>@<alias>).
-Other Ultralytics train arguments: --arg key=value (repeatable) or key=value after the flags.
-Progress is printed per epoch; Ctrl-C stops training, keeps what was produced and marks the run KILLED.`;
+    `--model accepts an Ultralytics name (yolov8l, yolo11n: base weights imported with \`model import-base\`, or downloaded when MINI_STREAMIO_ALLOW_DOWNLOADS=true), an architecture yaml (yolov8n.yaml: from scratch), a MinIO URI (s3://bucket/key.pt), a local .pt, or a registry reference (models:/<name>/<version>, models:/<name>@<alias>).
+
+Other Ultralytics train arguments: --arg key=value (repeatable), or key=value after \`--\`.
+
+Progress is printed per epoch; Ctrl-C stops training, keeps what was produced and marks the MLflow run KILLED.`;
   static override examples = [
     '<%= config.bin %> train --dataset=valorant --model=yolov8l --epochs=50',
     '<%= config.bin %> train --dataset=shapes@0c51c848f161 --model=yolov8n.yaml --epochs=3 --imgsz=128 --device=cpu',

@@ -21,9 +21,8 @@ export interface PushOutput {
 export default class DatasetPush extends MiniStreamioCommand {
   static override summary = 'Validate a dataset and upload it to MinIO as an immutable version.';
   static override description =
-    `Accepts the YOLO layout (data.yaml + <split>/images + <split>/labels, as Ultralytics and
-Roboflow export it) and COCO JSON (<split>/_annotations.coco.json or annotations/instances_<split>.json),
-converted to YOLO labels on upload. Every problem is reported at once, with its file.
+    `Accepts the YOLO layout (data.yaml + <split>/images + <split>/labels, as Ultralytics and Roboflow export it) and COCO JSON (<split>/_annotations.coco.json or annotations/instances_<split>.json), converted to YOLO labels on upload. Every problem is reported at once, with its file.
+
 The version is the hash of the content: pushing the same data again changes nothing.`;
   static override examples = [
     '<%= config.bin %> dataset push ./valorant --name valorant',

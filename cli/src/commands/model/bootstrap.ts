@@ -6,9 +6,7 @@ import { TrainingFailed } from '../../lib/training/run.js';
 export default class ModelBootstrap extends MiniStreamioCommand {
   static override summary = 'Make sure a production model exists, training a small demo model if none does.';
   static override description =
-    `Does nothing when the registered model already has a production alias. Otherwise it
-generates the synthetic shapes dataset, pushes it as demo-shapes, trains a small detector on the CPU
-(a few minutes), registers it tagged demo=true and points production at it.`;
+    `Does nothing when the registered model already has a production alias. Otherwise it generates the synthetic shapes dataset, pushes it as demo-shapes, trains a small detector on the CPU (a few minutes), registers it tagged demo=true and points production at it.`;
   static override examples = [
     '<%= config.bin %> model bootstrap',
     '<%= config.bin %> model bootstrap --json',

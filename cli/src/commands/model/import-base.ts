@@ -7,8 +7,7 @@ import { baseName, type ImportResult, importBaseWeights } from '../../lib/models
 export default class ModelImportBase extends MiniStreamioCommand {
   static override summary = 'Import base weights (.pt) into MinIO so `train --model=<name>` works offline.';
   static override description =
-    `Stores the file at s3://models/base/<name>.pt; \`train --model=<name>\` then fine-tunes it.
-Get the file once on a connected machine (e.g. https://github.com/ultralytics/assets/releases).`;
+    `Stores the file at s3://models/base/<name>.pt; \`train --model=<name>\` then fine-tunes it. Get the file once on a connected machine (e.g. https://github.com/ultralytics/assets/releases).`;
   static override examples = [
     '<%= config.bin %> model import-base ./yolov8l.pt',
     '<%= config.bin %> model import-base ./downloads/yolo11n.pt --name yolo11n --force',
