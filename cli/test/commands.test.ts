@@ -55,7 +55,7 @@ async function cli(...args: string[]) {
       ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), ...args],
       {
         cwd: repoRoot,
-        env: { ...process.env, GATEWAY_URL: gateway.url },
+        env: { ...process.env, ...stack.env, GATEWAY_URL: gateway.url },
       },
     );
     return { code: 0, stdout, stderr: unwrap(stderr) };
@@ -70,9 +70,11 @@ const unwrap = (text: string) => text.replace(/\s*\n\s*›\s*/g, ' ');
 
 beforeAll(async () => {
   dataset = fs.mkdtempSync(path.join(os.tmpdir(), 'shapes-'));
-  await run(path.join(repoRoot, '.stack/python'), [
-    '-m', 'mini_streamio.synthetic', dataset, '--train', '0', '--valid', '8', '--test', '0', '--image-size', '64',
-  ]); // biome-ignore format: argv list
+  const generate = '-m mini_streamio.synthetic DIR --train 4 --valid 8 --test 2 --image-size 64'.split(' ');
+  await run(
+    path.join(repoRoot, '.stack/python'),
+    generate.map((arg) => (arg === 'DIR' ? dataset : arg)),
+  );
   const images = path.join(dataset, 'valid/images');
   for (const file of fs.readdirSync(images)) {
     const labels = fs.readFileSync(
@@ -180,6 +182,25 @@ describe('mini-streamio evaluate', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^all\s+8\s+\d+\s+1\.000\s+1\.000\s+1\.000\s+1\.000$/m);
     expect(stdout).toMatch(/^(circle|square|triangle)\s+\d+/m);
+  });
+
+  it('when the dataset is read from MinIO (as dataset push stored it), then the metrics are the same', async () => {
+    dropClass = undefined;
+    const pushed = await cli('dataset', 'push', dataset, '--name', 'shapes', '--json');
+    expect(pushed.code).toBe(0);
+    const { code, stdout } = await cli('evaluate', '--dataset', 'shapes', '--split', 'valid', '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ images: 8, precision: 1, recall: 1, mAP50: 1, 'mAP50-95': 1 });
+    expect(report.source).toContain('dataset shapes');
+  });
+
+  it('when the MinIO dataset does not exist, or both or neither source is given, then it says so', async () => {
+    const missing = await cli('evaluate', '--dataset', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no dataset named nope');
+    expect((await cli('evaluate')).code).not.toBe(0);
+    expect((await cli('evaluate', '--dataset', 'shapes', '--dir', dataset)).code).not.toBe(0);
   });
 
   it('when the split does not exist, then it fails naming the split', async () => {

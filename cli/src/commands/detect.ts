@@ -1,15 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Args, Command, Flags } from '@oclif/core';
-import { loadCliConfig } from '../lib/config.js';
+import { Args, Flags } from '@oclif/core';
+import { MiniStreamioCommand, UserError } from '../lib/command.js';
 import { fraction, gatewayFlags } from '../lib/flags.js';
-import { GatewayClient, GatewayError, type TaskView } from '../lib/gateway-client.js';
+import { GatewayClient, type TaskView } from '../lib/gateway-client.js';
 
 export interface DetectResult extends TaskView {
   image: string;
 }
 
-export default class Detect extends Command {
+export default class Detect extends MiniStreamioCommand {
   static override summary = 'Detect objects in images with the running service';
   static override description =
     'Posts each image to POST /image/detect, polls its task until it is completed or failed and prints the boxes ' +
@@ -34,44 +34,30 @@ export default class Detect extends Command {
 
   async run(): Promise<DetectResult[]> {
     const { argv, flags } = await this.parse(Detect);
-    const images = argv as string[];
-    const config = this.loadConfig();
+    const config = this.cliConfig();
     const client = new GatewayClient(flags.url ?? config.GATEWAY_URL, config.API_KEY);
     const params = { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] };
     const files = await Promise.all(
-      images.map(async (file) => {
-        const bytes = await fs
-          .readFile(file)
-          .catch((err: Error) => this.error(`cannot read ${file}: ${err.message}`, { exit: 1 }));
+      (argv as string[]).map(async (file) => {
+        const bytes = await fs.readFile(file).catch((err: Error) => {
+          throw new UserError(`cannot read ${file}: ${err.message}`);
+        });
         return { file, bytes };
       }),
     );
-    try {
-      // All images are queued first, so the service works on them while we wait for the first.
-      const taskIds = await Promise.all(
-        files.map((f) => client.submit(f.bytes, path.basename(f.file), params)),
-      );
-      const results: DetectResult[] = [];
-      for (const [i, taskId] of taskIds.entries()) {
-        const task = await client.waitFor(taskId, { timeoutMs: flags.timeout * 1000 });
-        const result = { image: files[i]?.file as string, ...task };
-        results.push(result);
-        if (!this.jsonEnabled()) this.log(formatResult(result));
-      }
-      if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
-      return results;
-    } catch (err) {
-      if (err instanceof GatewayError) this.error(err.message, { exit: 1 });
-      throw err;
+    // All images are queued first, so the service works on them while we wait for the first.
+    const taskIds = await Promise.all(
+      files.map((f) => client.submit(f.bytes, path.basename(f.file), params)),
+    );
+    const results: DetectResult[] = [];
+    for (const [i, taskId] of taskIds.entries()) {
+      const task = await client.waitFor(taskId, { timeoutMs: flags.timeout * 1000 });
+      const result = { image: files[i]?.file as string, ...task };
+      results.push(result);
+      if (!this.jsonEnabled()) this.log(formatResult(result));
     }
-  }
-
-  private loadConfig() {
-    try {
-      return loadCliConfig();
-    } catch (err) {
-      return this.error((err as Error).message, { exit: 1 });
-    }
+    if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
+    return results;
   }
 }
 

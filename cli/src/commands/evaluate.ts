@@ -1,10 +1,13 @@
-import { Command, Flags } from '@oclif/core';
-import { loadCliConfig } from '../lib/config.js';
+import { Flags } from '@oclif/core';
+import { MiniStreamioCommand } from '../lib/command.js';
 import type { DatasetSource } from '../lib/dataset-source.js';
+import { datasetStore } from '../lib/datasets/store.js';
 import { type EvaluationReport, evaluateSplit } from '../lib/evaluation.js';
 import { fraction, gatewayFlags } from '../lib/flags.js';
-import { GatewayClient, GatewayError } from '../lib/gateway-client.js';
+import { GatewayClient } from '../lib/gateway-client.js';
 import { LocalYoloDataset } from '../lib/local-yolo-dataset.js';
+import { minioClient } from '../lib/minio.js';
+import { MinioDataset } from '../lib/minio-dataset.js';
 
 export interface EvaluateJson {
   source: string;
@@ -29,7 +32,7 @@ export interface EvaluateJson {
   }[];
 }
 
-export default class Evaluate extends Command {
+export default class Evaluate extends MiniStreamioCommand {
   static override summary = 'Measure the running service on a labelled dataset split';
   static override description =
     'Sends every image of the split through the running service (POST /image/detect, then polls) and compares ' +
@@ -37,16 +40,23 @@ export default class Evaluate extends Command {
     'mAP50-95 (COCO-style, 101-point interpolation, IoU 0.50:0.95). Requests use a low confidence threshold by ' +
     'default, as mAP needs the whole precision-recall curve.';
   static override examples = [
+    '<%= config.bin %> evaluate --dataset valorant --split valid',
+    '<%= config.bin %> evaluate --dataset valorant@3f2a9c0b1d4e --split test --json',
     '<%= config.bin %> evaluate --dir ../shared/datasets/valorant --split valid',
     '<%= config.bin %> evaluate --dir ./shapes --split test --json',
   ];
   static override enableJsonFlag = true;
   static override flags = {
     ...gatewayFlags,
+    dataset: Flags.string({
+      char: 'd',
+      description: 'a dataset in MinIO: name (its newest version) or name@version (see `dataset list`)',
+      exactlyOne: ['dataset', 'dir'],
+    }),
     dir: Flags.directory({
-      description: 'a local dataset in YOLO layout (with data.yaml)',
+      description: 'a local dataset in YOLO layout (with data.yaml) instead',
       exists: true,
-      required: true,
+      exactlyOne: ['dataset', 'dir'],
     }),
     split: Flags.string({ description: 'split to evaluate', default: 'valid' }),
     conf: fraction('confidence threshold of the requests', 0.001),
@@ -57,25 +67,16 @@ export default class Evaluate extends Command {
 
   async run(): Promise<EvaluateJson> {
     const { flags } = await this.parse(Evaluate);
-    let config: ReturnType<typeof loadCliConfig>;
-    try {
-      config = loadCliConfig();
-    } catch (err) {
-      this.error((err as Error).message, { exit: 1 });
-    }
+    const config = this.cliConfig();
     const url = flags.url ?? config.GATEWAY_URL;
-    const source: DatasetSource = new LocalYoloDataset(flags.dir);
-    let report: EvaluationReport;
-    try {
-      report = await evaluateSplit(source, new GatewayClient(url, config.API_KEY), {
-        split: flags.split,
-        params: { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] },
-        concurrency: flags.concurrency,
-      });
-    } catch (err) {
-      if (err instanceof GatewayError || err instanceof Error) this.error(err.message, { exit: 1 });
-      throw err;
-    }
+    const source: DatasetSource = flags.dir
+      ? new LocalYoloDataset(flags.dir)
+      : new MinioDataset(datasetStore(config), minioClient(config), flags.dataset as string);
+    const report = await evaluateSplit(source, new GatewayClient(url, config.API_KEY), {
+      split: flags.split,
+      params: { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] },
+      concurrency: flags.concurrency,
+    });
     const json = toJson(report, source.description, flags.split);
     if (!this.jsonEnabled()) this.log(formatReport(json, url));
     return json;

@@ -1,5 +1,7 @@
 // Where `evaluate` reads a labelled dataset split from. Implementations: a local YOLO
 // directory (local-yolo-dataset.ts); a dataset stored in MinIO.
+
+import { UserError } from './command.js';
 import type { Box } from './metrics.js';
 
 export interface LabelledImage {
@@ -31,7 +33,7 @@ export function parseYoloLabels(text: string, where: string): Box[] {
         (classId as number) >= 0 &&
         coords.every(Number.isFinite) &&
         (coords.length === 4 || (coords.length >= 6 && coords.length % 2 === 0));
-      if (!valid) throw new Error(`${where}:${i + 1}: not a YOLO label line: "${line}"`);
+      if (!valid) throw new UserError(`${where}:${i + 1}: not a YOLO label line: "${line}"`);
       if (coords.length === 4) {
         const [xc, yc, w, h] = coords as [number, number, number, number];
         return { classId: classId as number, xc, yc, w, h };

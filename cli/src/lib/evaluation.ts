@@ -1,4 +1,6 @@
 // `evaluate`: every image of a split through the running service, then metrics against labels.
+
+import { UserError } from './command.js';
 import type { DatasetSource, LabelledImage } from './dataset-source.js';
 import type { DetectParams, GatewayClient, TaskView } from './gateway-client.js';
 import { type EvaluationMetrics, evaluateDetections, type ImageResult, type Prediction } from './metrics.js';
@@ -56,7 +58,7 @@ export async function evaluateSplit(
   await Promise.all(inFlight);
   if (fatal) throw fatal;
   if (results.length === 0)
-    throw new Error(`${source.description} has no images in split "${options.split}"`);
+    throw new UserError(`${source.description} has no images in split "${options.split}"`);
   return { classNames, metrics: evaluateDetections(results), failed };
 }
 

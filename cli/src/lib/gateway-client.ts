@@ -1,5 +1,6 @@
 // A client of the gateway's detection API (openapi.yaml): submit an image, poll its task.
 // Back-pressure is honoured: 429 (queue full) and 503 (storage down) are retried after a pause.
+import { UserError } from './command.js';
 
 export interface Detection {
   boundingBox: string;
@@ -37,8 +38,8 @@ export interface WaitOptions {
   pollMs?: number;
 }
 
-/** The gateway answered with an error, or could not be reached. */
-export class GatewayError extends Error {
+/** The gateway answered with an error, or could not be reached (a message for the user as it is). */
+export class GatewayError extends UserError {
   constructor(
     message: string,
     readonly status?: number,

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
+import { UserError } from './command.js';
 import { type DatasetSource, type LabelledImage, parseYoloLabels } from './dataset-source.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp']);
@@ -30,7 +31,7 @@ export class LocalYoloDataset implements DatasetSource {
       return Object.entries(names)
         .sort(([a], [b]) => Number(a) - Number(b))
         .map(([, name]) => String(name));
-    throw new Error(`${this.yamlPath()} has no "names" list`);
+    throw new UserError(`${this.yamlPath()} has no "names" list`);
   }
 
   async *images(split: string): AsyncIterable<LabelledImage> {
@@ -65,7 +66,7 @@ export class LocalYoloDataset implements DatasetSource {
       path.join(this.root, 'images', split),
     ];
     for (const dir of candidates) if (await isDirectory(dir)) return dir;
-    throw new Error(`${this.description} has no split "${split}" (looked in ${candidates.join(', ')})`);
+    throw new UserError(`${this.description} has no split "${split}" (looked in ${candidates.join(', ')})`);
   }
 
   private yamlPath(): string {
@@ -74,7 +75,7 @@ export class LocalYoloDataset implements DatasetSource {
 
   private async dataYaml(): Promise<DataYaml> {
     const text = await fs.readFile(this.yamlPath(), 'utf8').catch(() => {
-      throw new Error(`${this.root} is not a YOLO dataset: ${this.yamlPath()} is missing`);
+      throw new UserError(`${this.root} is not a YOLO dataset: ${this.yamlPath()} is missing`);
     });
     return (YAML.parse(text) ?? {}) as DataYaml;
   }
