@@ -133,6 +133,26 @@ describe('when BentoML is down or forgets tasks', () => {
     expect(done.body.response.model.name).toBe('fake-detector');
   });
 
+  it('when a BentoML worker answers no_model (still loading), then the task is tried again and completes', async () => {
+    const fake = new FakeInference();
+    fake.noModelAnswers = 1;
+    const g = await gateway({}, fake);
+    const image = distinctImage();
+    const done = await waitFor(g, (await post(g, image)).body.task_id, 'completed');
+    expect(done.body.response.instances).toHaveLength(1);
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
+  it('when every attempt answers no_model, then the task fails with that error after MAX_ATTEMPTS', async () => {
+    const fake = new FakeInference();
+    fake.noModelAnswers = 100;
+    const g = await gateway({ MAX_ATTEMPTS: '2' }, fake);
+    const image = distinctImage();
+    const failed = await waitFor(g, (await post(g, image)).body.task_id, 'failed');
+    expect(failed.body.error).toEqual({ code: 'no_model', message: 'no model is loaded' });
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
   it('when BentoML restarts and forgets a running task, then the reconciler submits it again and it completes', async () => {
     const fake = new FakeInference();
     fake.behaviour = 'hold';

@@ -7,6 +7,7 @@ import {
   fail,
   finish,
   isOverdue,
+  isTransient,
   newTask,
   nextStep,
   type RetryPolicy,
@@ -88,6 +89,30 @@ describe('task state machine', () => {
       message: 'gave up after 3 attempts: still running after 60000 ms',
     });
     expect(nextStep(failed, later(2), policy)).toEqual({ kind: 'done' });
+  });
+
+  it('when the last attempt is dropped with a final error, then the task fails with that error', () => {
+    const task = accepted(claim(release(created(), t0), t0), 'b', t0);
+    const error = { code: 'no_model', message: 'no model is loaded' };
+    const once = retry(task, 'failed', 'x', t0, { ...policy, maxAttempts: 2 }, error);
+    expect(once.status).toBe('queued');
+    const last = retry(
+      accepted(claim(once, t0), 'c', t0),
+      'failed',
+      'x',
+      t0,
+      { ...policy, maxAttempts: 2 },
+      error,
+    );
+    expect(last).toMatchObject({ status: 'failed', error });
+  });
+
+  it('when an outcome error is about the service (no_model, model_error), then it is transient; about the image, final', () => {
+    const outcome = (code: string) => ({ response: null, error: { code, message: '' } });
+    expect(isTransient(outcome('no_model'))).toBe(true);
+    expect(isTransient(outcome('model_error'))).toBe(true);
+    expect(isTransient(outcome('image_decode_failed'))).toBe(false);
+    expect(isTransient({ response, error: null })).toBe(false);
   });
 
   it('when BentoML returns a response, then the task is completed with it', () => {

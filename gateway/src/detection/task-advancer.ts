@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { UpstreamError } from '../http/errors.js';
 import { type InferenceClient, InferenceRejectedError } from '../inference/inference-client.js';
 import { WriteConflictError } from '../storage/object-store.js';
-import type { RetryReason, TaskRecord } from './dto.js';
+import type { RetryReason, TaskError, TaskRecord } from './dto.js';
 import type { TaskRepository, Versioned } from './task-repository.js';
 import {
   accepted,
@@ -15,6 +15,7 @@ import {
   finish,
   isOverdue,
   isTerminal,
+  isTransient,
   nextStep,
   type RetryPolicy,
   release,
@@ -191,6 +192,17 @@ export class TaskAdvancer {
         case 'completed': {
           const outcome = await this.inference.result(inferenceTaskId);
           if (!outcome) return this.retryTask(task, 'lost', 'the inference service lost its result');
+          if (outcome.error && isTransient(outcome)) {
+            // E.g. a worker that has not loaded the model yet: wait for readiness, then retry.
+            this.readiness = { ready: false, at: Date.now() };
+            const { code, message } = outcome.error;
+            return this.retryTask(
+              task,
+              'failed',
+              `the inference service answered ${code}: ${message}`,
+              outcome.error,
+            );
+          }
           return this.save(task, finish(task.record, outcome, this.clock()));
         }
       }
@@ -204,10 +216,15 @@ export class TaskAdvancer {
   }
 
   /** Drops the current attempt and, unless attempts are used up, submits the task again at once. */
-  private async retryTask(task: Versioned, reason: RetryReason, message: string): Promise<Versioned> {
+  private async retryTask(
+    task: Versioned,
+    reason: RetryReason,
+    message: string,
+    finalError?: TaskError,
+  ): Promise<Versioned> {
     const saved = await this.save(
       task,
-      retry(task.record, reason, message, this.clock(), this.options.policy),
+      retry(task.record, reason, message, this.clock(), this.options.policy, finalError),
     );
     return saved.record.status === 'queued' ? this.step(saved) : saved;
   }

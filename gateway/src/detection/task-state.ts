@@ -84,24 +84,38 @@ export function release(record: TaskRecord, now: Date): TaskRecord {
   return change(record, now, { attempts: record.attempts - 1, current: null });
 }
 
-/** The current attempt is dropped; the task is queued again, or failed once attempts are used up. */
+/**
+ * The current attempt is dropped; the task is queued again, or failed once attempts are used up
+ * (with `finalError` if given, else an error naming the reason).
+ */
 export function retry(
   record: TaskRecord,
   reason: RetryReason,
   message: string,
   now: Date,
   policy: RetryPolicy,
+  finalError?: TaskError,
 ): TaskRecord {
   assertStep(record, !isTerminal(record.status) && record.current !== null, 'retry');
   if (record.attempts >= policy.maxAttempts) {
     return change(record, now, {
       status: 'failed',
       current: null,
-      error: giveUpError(reason, message, record.attempts),
+      error: finalError ?? giveUpError(reason, message, record.attempts),
     });
   }
   const lastRetry = { reason, at: now.toISOString(), message };
   return change(record, now, { status: 'queued', current: null, last_retry: lastRetry });
+}
+
+/**
+ * Outcome errors about the inference service at that moment (a worker without its model yet, a
+ * model that crashed), not about the image: another attempt may succeed.
+ */
+const TRANSIENT_OUTCOME_ERRORS = new Set(['no_model', 'model_error']);
+
+export function isTransient(outcome: DetectionOutcome): boolean {
+  return outcome.error !== null && TRANSIENT_OUTCOME_ERRORS.has(outcome.error.code);
 }
 
 /** BentoML finished the task: its response or its error becomes the task's result. */

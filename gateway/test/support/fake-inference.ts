@@ -31,6 +31,8 @@ export class FakeInference implements InferenceClient {
   down = false;
   /** While false, the server is up but has no model: not ready, and tasks end with error no_model. */
   modelLoaded = true;
+  /** The next this-many results answer no_model although the server reports ready (a worker still loading). */
+  noModelAnswers = 0;
   /** While true, submissions are refused as invalid input (4xx). */
   rejecting = false;
   readonly submissions: Submission[] = [];
@@ -74,7 +76,7 @@ export class FakeInference implements InferenceClient {
     this.assertUp();
     const task = this.tasks.get(inferenceTaskId);
     if (!task) return undefined;
-    if (!this.modelLoaded)
+    if (!this.modelLoaded || this.noModelAnswers-- > 0)
       return { response: null, error: { code: 'no_model', message: 'no model is loaded' } };
     return this.outcomeFor(task.image.bytes, task.params);
   }
