@@ -8,10 +8,15 @@
 //   4. throughput: all tasks of 2 and 3 divided by the time from the first task created to the
 //      last completed (the gateway's own timestamps), and its ratio to the baseline;
 //   5. gateway peak RSS, sampled from its /metrics (process_resident_memory_bytes);
-//   6. CPU seconds used by each service during 2–4 (with --start-stack, where the pids are known).
+//   6. CPU seconds used by each service during 2–4 (with --start-stack, where the pids are known),
+//      and images per CPU-second of the whole stack against the baseline's: a ratio that other
+//      work on a shared machine does not skew, unlike the wall-clock one.
 //
-//   node --import tsx bench/detect-bench.ts [--start-stack] [--images DIR] [--rate 10] [--seconds 15]
-//                                           [--baseline 100] [--json FILE]
+//   node --import tsx bench/detect-bench.ts [--start-stack [--nice-bento N]] [--images DIR] [--rate 10]
+//                                           [--seconds 15] [--baseline 100] [--json FILE]
+//
+// --nice-bento N lowers BentoML's CPU priority (an experiment: inference is throughput work,
+// the gateway and MinIO answer requests, so a deployment may want them to win the CPU).
 //
 // Against the stack that GATEWAY_URL, BENTOML_URL, MLFLOW_TRACKING_URI and MINIO_ENDPOINT name
 // (default: `npm run up`'s), or, with --start-stack, against a fresh stack on free ports serving a
@@ -35,6 +40,7 @@ const { values: args } = parseArgs({
     imgsz: { type: 'string', default: '416' },
     json: { type: 'string' },
     'start-stack': { type: 'boolean', default: false },
+    'nice-bento': { type: 'string' },
   },
 });
 let gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
@@ -96,6 +102,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
   console.error('baseline again …');
   const after = await predictLoop(Number(args.baseline));
   const baselineRate = (before.images_per_s + after.images_per_s) / 2;
+  const baselinePerCpu = (before.images_per_cpu_s + after.images_per_cpu_s) / 2;
+  const cpuUsed = cpuBefore && cpuAfter ? diffCpu(cpuBefore, cpuAfter) : undefined;
+  const stackCpu = cpuUsed ? Object.values(cpuUsed).reduce((a, b) => a + b, 0) : Number.NaN;
   const tasks = await fetchAll([...backlogIds, ...stream.map((s) => s.taskId)]);
   const retries = (await (await fetch(`${gatewayUrl}/metrics`)).text())
     .split('\n')
@@ -130,7 +139,10 @@ async function run(stack: TestStack | undefined): Promise<void> {
     },
     min_queue_depth_during_stream: Math.min(...duringStream.map((s) => s.queueDepth)),
     gateway_peak_rss_mib: round(Math.max(...samples.map((s) => s.rssBytes)) / 2 ** 20),
-    cpu_seconds: cpuBefore && cpuAfter ? diffCpu(cpuBefore, cpuAfter) : undefined,
+    cpu_seconds: cpuUsed,
+    images_per_cpu_s: round(completed.length / stackCpu),
+    baseline_images_per_cpu_s: round(baselinePerCpu),
+    cpu_efficiency_ratio: round(completed.length / stackCpu / baselinePerCpu),
   };
   console.log(JSON.stringify(result, null, 2));
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -139,6 +151,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
 interface Baseline {
   version: string;
   images_per_s: number;
+  images_per_cpu_s: number;
 }
 
 async function predictLoop(count: number): Promise<Baseline> {
@@ -239,10 +252,15 @@ function monitorGateway(): { stop(): Promise<Sample[]> } {
   };
 }
 
-/** CPU seconds (user + system) of each service: its process and every descendant. */
-function cpuSeconds(stack: TestStack): Record<string, number> {
+interface Proc {
+  pid: number;
+  ppid: number;
+  cpu: number;
+}
+
+function processTable(): Proc[] {
   const ticks = 100; // USER_HZ on Linux
-  const procs = fs
+  return fs
     .readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .flatMap((pid) => {
@@ -260,19 +278,30 @@ function cpuSeconds(stack: TestStack): Record<string, number> {
         return [];
       }
     });
+}
+
+/** The pids of a process and all its descendants (BentoML's workers live in sessions of their own). */
+function processTree(root: number, procs: Proc[]): Set<number> {
+  const tree = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs)
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+  }
+  return tree;
+}
+
+/** CPU seconds (user + system) of each service: its process and every descendant. */
+function cpuSeconds(stack: TestStack): Record<string, number> {
+  const procs = processTable();
   const roots = stack.supervisor.processGroups();
   const names: ServiceName[] = ['minio', 'mlflow', 'bento', 'gateway'];
   const out: Record<string, number> = {};
   for (const [i, root] of roots.entries()) {
-    const tree = new Set([root]);
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const p of procs)
-        if (tree.has(p.ppid) && !tree.has(p.pid)) {
-          tree.add(p.pid);
-          grew = true;
-        }
-    }
+    const tree = processTree(root, procs);
     out[names[i] ?? String(root)] = procs.filter((p) => tree.has(p.pid)).reduce((s, p) => s + p.cpu, 0);
   }
   return out;
@@ -310,6 +339,13 @@ async function startStack(): Promise<TestStack> {
   } catch (err) {
     await stack.stop();
     throw err;
+  }
+  if (args['nice-bento']) {
+    const bento = stack.supervisor.processGroups()[2] as number;
+    // Linux priorities are per thread: every thread of every process (torch's included).
+    for (const pid of processTree(bento, processTable()))
+      for (const tid of fs.readdirSync(`/proc/${pid}/task`))
+        os.setPriority(Number(tid), Number(args['nice-bento']));
   }
   Object.assign(process.env, stack.env);
   gatewayUrl = stack.env.GATEWAY_URL;
