@@ -82,7 +82,7 @@ def served_version(bento: BentoProcess) -> str | None:
 def served(
     start_bento: Callable[..., BentoProcess], settings: Settings, tiny_model: TinyModel
 ) -> BentoProcess:
-    """A service started after its model was registered."""
+    """A service started after its model was registered, with the default two workers."""
     name = f"served-{uuid.uuid4().hex[:8]}"
     register(settings, tiny_model, name)
     bento = start_bento(REGISTERED_MODEL_NAME=name)
@@ -192,7 +192,8 @@ def test_when_the_production_alias_appears_and_moves_then_the_service_follows_it
     start_bento: Callable[..., BentoProcess], settings: Settings, tiny_model: TinyModel
 ) -> None:
     name = f"lifecycle-{uuid.uuid4().hex[:8]}"
-    bento = start_bento(REGISTERED_MODEL_NAME=name, MODEL_POLL_INTERVAL_S="0.5")
+    # One worker: with several, each switches on its own poll, and a request may meet either.
+    bento = start_bento(REGISTERED_MODEL_NAME=name, MODEL_POLL_INTERVAL_S="0.5", BENTOML_WORKERS="1")
     image = tiny_model.images()[0].read_bytes()
 
     assert bento.http.get("/readyz").status_code == 503
