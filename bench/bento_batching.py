@@ -1,18 +1,20 @@
 """Does BentoML adaptive batching, or another worker/thread split, raise detection throughput here?
 
-    .stack/python bench/bento_batching.py [--tasks 120] [--rounds 2] [--work-dir .data/bench]
+    .stack/python bench/bento_batching.py [--tasks 120] [--rounds 2] [--only LABEL,…] [--skip-in-process]
+                                          [--work-dir .data/bench/batching]
 
 1. Trains a YOLOv8n on synthetic 416 px shapes for one epoch (cached in the work dir; quality is
    irrelevant to speed, the architecture and image size are what count).
 2. In process: a plain `model.predict` loop, and `Detector.detect_many` in batches of 1, 2, 4 and 8,
-   with 1 and 2 torch threads.
+   with 2 and 1 torch threads.
 3. Through BentoML, against a real MinIO + MLflow (scripts/stack/serve-test.ts) holding the model:
    the service as shipped (`mini_streamio.serving.service:Detection`, one image per call) and the
-   batched variant (bench/batched_service.py) with BENTOML_WORKERS x INFERENCE_THREADS in
+   batched variants of bench/batched_service.py, with BENTOML_WORKERS x INFERENCE_THREADS in
    {1x2 (torch's default on 2 cores), 1x1, 2x1}. Each run submits `--tasks` images at once through
-   /detect/submit and waits until /detect/status says every task completed: completed tasks per second.
-   Configurations alternate over `--rounds` rounds so background load hits them alike; the median counts.
-Prints a Markdown table; figures go to docs/BENCHMARKS.md ("Inference batching").
+   /detect/submit and waits until /detect/status says every task finished: finished tasks per second,
+   failed tasks, CPU time of the service's processes per task, and their resident memory.
+   Configurations alternate over `--rounds` rounds so background load hits them alike.
+Prints Markdown table rows; the figures are in docs/BENCHMARKS.md ("Inference batching").
 """
 
 from __future__ import annotations
