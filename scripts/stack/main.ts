@@ -132,7 +132,14 @@ async function status(cfg: StackConfig): Promise<boolean> {
   return allUp;
 }
 
+/** A `.env` in the repo root configures the native stack as it configures docker-compose. */
+function loadDotEnv(): void {
+  const file = path.join(repoRoot, '.env');
+  if (fs.existsSync(file)) process.loadEnvFile(file);
+}
+
 async function main(command: string | undefined): Promise<void> {
+  loadDotEnv();
   const cfg = loadStackConfig();
   switch (command) {
     case 'start':

@@ -3,6 +3,9 @@
 A version's weights live at `s3://<models bucket>/<registered name>/<version>/best.pt` and the
 version carries that address in its `weights_uri` tag, so the inference service needs only the
 registry and MinIO to load a model (no MLflow artifact download, no run lookup).
+
+The registry is reached through MLflow's REST API (mini_streamio.mlflow_rest), which spares the
+trainer and the service the seconds that importing the `mlflow` package takes.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
+from mini_streamio.mlflow_rest import MlflowRest, MlflowRestError
 from mini_streamio.settings import Settings
 from mini_streamio.storage import ensure_bucket, minio_client
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 WEIGHTS_URI_TAG = "weights_uri"
 DEMO_TAG = "demo"
@@ -41,8 +46,19 @@ class RegisteredWeights:
 
 
 def tracking_client(settings: Settings) -> MlflowClient:
+    """MLflow's full Python client (slow to import), for notebooks and tests that read runs back."""
+    from mlflow.tracking import MlflowClient
+
     uri = str(settings.mlflow_tracking_uri).rstrip("/")
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _rest(settings: Settings) -> MlflowRest:
+    return MlflowRest(str(settings.mlflow_tracking_uri))
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
 
 
 def register_weights(
@@ -54,33 +70,50 @@ def register_weights(
     name: str | None = None,
     demo: bool = False,
     alias: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RegisteredWeights:
     """Adds a registry version for `weights` (trained in `run_id`) and stores the file in MinIO.
+
+    `tags` are extra version tags (e.g. the dataset it was trained on); `description` is shown
+    by the MLflow UI next to the version.
 
     If the upload fails the new version is deleted again, so no version points at nothing.
     """
     name = name or settings.registered_model_name
-    client = tracking_client(settings)
+    rest = _rest(settings)
     try:
-        client.create_registered_model(name, description="YOLO detectors trained by Mini Streamio")
-    except MlflowException as error:
+        rest.post(
+            "registered-models/create",
+            {"name": name, "description": "YOLO detectors trained by Mini Streamio"},
+        )
+    except MlflowRestError as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    source = f"{client.get_run(run_id).info.artifact_uri}/weights"
+    artifact_uri = rest.get("runs/get", run_id=run_id)["run"]["info"]["artifact_uri"]
     metrics = metrics or {}
-    tags = {f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}
-    tags |= {CLASS_NAMES_TAG: json.dumps(class_names), DEMO_TAG: str(demo).lower()}
-    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags).version
+    version_tags = dict(tags or {}) | {f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}
+    version_tags |= {CLASS_NAMES_TAG: json.dumps(class_names), DEMO_TAG: str(demo).lower()}
+    request: dict[str, Any] = {
+        "name": name,
+        "source": f"{artifact_uri}/weights",
+        "run_id": run_id,
+        "tags": _tag_list(version_tags),
+    }
+    if description:
+        request["description"] = description
+    version = str(rest.post("model-versions/create", request)["model_version"]["version"])
     weights_uri = f"s3://{settings.models_bucket}/{name}/{version}/best.pt"
     try:
         storage = minio_client(settings)
         ensure_bucket(storage, settings.models_bucket)
         storage.fput_object(settings.models_bucket, f"{name}/{version}/best.pt", str(weights))
-        client.set_model_version_tag(name, version, WEIGHTS_URI_TAG, weights_uri)
+        tag = {"name": name, "version": version, "key": WEIGHTS_URI_TAG, "value": weights_uri}
+        rest.post("model-versions/set-tag", tag)
         if alias:
-            client.set_registered_model_alias(name, alias, version)
-    except Exception:
-        client.delete_model_version(name, version)
+            rest.post("registered-models/alias", {"name": name, "alias": alias, "version": version})
+    except BaseException:
+        rest.delete("model-versions/delete", {"name": name, "version": version})
         raise
     return RegisteredWeights(name, str(version), weights_uri, run_id, class_names, demo, metrics)
 
@@ -91,24 +124,25 @@ def resolve(
     """The version named by an alias (`@production`, the default) or a number (`3`); None if absent."""
     name = name or settings.registered_model_name
     reference = reference or f"@{PRODUCTION_ALIAS}"
-    client = tracking_client(settings)
+    rest = _rest(settings)
     try:
         if reference.startswith("@"):
-            version = client.get_model_version_by_alias(name, reference[1:])
+            answer = rest.get("registered-models/alias", name=name, alias=reference[1:])
         else:
-            version = client.get_model_version(name, reference)
-    except MlflowException as error:
+            answer = rest.get("model-versions/get", name=name, version=reference)
+    except MlflowRestError as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
-    tags = dict(version.tags)
+    version = answer["model_version"]
+    tags = {tag["key"]: tag["value"] for tag in version.get("tags", [])}
     if WEIGHTS_URI_TAG not in tags:
         return None
     return RegisteredWeights(
         name=name,
-        version=str(version.version),
+        version=str(version["version"]),
         weights_uri=tags[WEIGHTS_URI_TAG],
-        run_id=version.run_id,
+        run_id=version.get("run_id") or None,
         class_names=json.loads(tags.get(CLASS_NAMES_TAG, "[]")),
         demo=tags.get(DEMO_TAG) == "true",
         metrics={k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")},

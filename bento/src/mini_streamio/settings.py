@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(default=5000, ge=1, le=65535)
     bentoml_port: int = Field(default=3000, ge=1, le=65535)
     data_dir: Path = Field(default=REPO_ROOT / ".data", validation_alias="MINI_STREAMIO_DATA_DIR")
+    # Whether Ultralytics may download pretrained weights. Decided by the operator, never by
+    # probing the network: offline machines would hang on the probe.
+    allow_downloads: bool = Field(default=False, validation_alias="MINI_STREAMIO_ALLOW_DOWNLOADS")
 
     datasets_bucket: str = "datasets"
     models_bucket: str = "models"
@@ -54,11 +57,19 @@ class Settings(BaseSettings):
         return f"{self.minio_endpoint.host}:{self.minio_endpoint.port}"
 
 
+_ALIASES = {
+    "data_dir": "MINI_STREAMIO_DATA_DIR",
+    "MINI_STREAMIO_DATA_DIR": "MINI_STREAMIO_DATA_DIR",
+    "allow_downloads": "MINI_STREAMIO_ALLOW_DOWNLOADS",
+    "MINI_STREAMIO_ALLOW_DOWNLOADS": "MINI_STREAMIO_ALLOW_DOWNLOADS",
+}
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
         field = str(issue["loc"][0]) if issue["loc"] else "?"
-        name = "MINI_STREAMIO_DATA_DIR" if field in ("data_dir", "MINI_STREAMIO_DATA_DIR") else field.upper()
+        name = _ALIASES.get(field, field.upper())
         lines.append(f"  {name}={issue.get('input')!r}: {issue['msg']}")
     return "invalid setting(s):\n" + "\n".join(lines)
 

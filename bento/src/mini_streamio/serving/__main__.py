@@ -16,10 +16,7 @@ def main() -> None:
         sys.exit(f"bento: {error}")
     home = settings.data_dir / "bentoml"
     home.mkdir(parents=True, exist_ok=True)
-    # The model watcher polls MLflow in the background; a short timeout and few retries keep one
-    # poll from blocking for minutes while MLflow is down (MLflow's defaults retry 7 times).
-    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-    env = defaults | os.environ | {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    env = os.environ | {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     args = [
         bentoml, "serve", "mini_streamio.serving.service:Detection",

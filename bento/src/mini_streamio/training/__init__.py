@@ -1,0 +1,1 @@
+"""Training: dataset versions from MinIO, model resolution, Ultralytics runs tracked in MLflow."""
