@@ -326,7 +326,7 @@ function sleep(ms: number): Promise<void> {
 /** A fresh stack on free ports, serving a model trained for the benchmark. */
 async function startStack(): Promise<TestStack> {
   console.error(`starting MinIO and MLflow, training a yolov8n at ${args.imgsz} px for one epoch …`);
-  const stack = await startTestStack(['minio', 'mlflow'], () => {}, { LOG_LEVEL: 'warn' });
+  const stack = await startTestStack(['minio', 'mlflow'], { extraEnv: { LOG_LEVEL: 'warn' } });
   try {
     const cli = ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), 'model', 'bootstrap'];
     const flags = ['--imgsz', args.imgsz, '--epochs', '1', '--images', '16'];
