@@ -50,6 +50,7 @@ export function createDetectionModule(
   const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, listEveryMs, (depth) =>
     events.queueDepth(depth),
   );
+  // The advancer tells the reconciler (built after it, as it needs the advancer) what finished.
   let reconciler: Reconciler | undefined;
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
