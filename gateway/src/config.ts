@@ -2,7 +2,7 @@
 // naming the variable. Names are shared with the native stack, the Python side and compose.
 import { z } from 'zod';
 
-const configSchema = z.object({
+export const configSchema = z.object({
   BIND_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   MINIO_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
