@@ -93,10 +93,12 @@ export function unpublishedListenPorts(doc: ComposeDocument, portSettings: Reado
 /**
  * Dependencies wait for health: every depends_on entry asks for service_healthy, and the
  * service it names has a health check (its own, or its image's when `hasImageHealthCheck`).
+ * `startedOnly` lists the deliberate exceptions as "service->dependency".
  */
 export function unhealthyDependencies(
   doc: ComposeDocument,
   hasImageHealthCheck: (service: Service) => boolean,
+  startedOnly: ReadonlySet<string> = new Set(),
 ): string[] {
   const problems: string[] = [];
   for (const [name, service] of Object.entries(doc.services)) {
@@ -107,8 +109,9 @@ export function unhealthyDependencies(
       : Object.entries(dependsOn);
     for (const [dependency, options] of entries) {
       const target = doc.services[dependency];
-      if (options.condition !== 'service_healthy')
-        problems.push(`${name}: depends on ${dependency} without condition service_healthy`);
+      const wanted = startedOnly.has(`${name}->${dependency}`) ? 'service_started' : 'service_healthy';
+      if (options.condition !== wanted)
+        problems.push(`${name}: depends on ${dependency} without condition ${wanted}`);
       if (!target) problems.push(`${name}: depends on ${dependency}, which is not a service`);
       else if (
         target.healthcheck?.disable === true ||
