@@ -12,7 +12,7 @@ const bucketName = (fallback: string) =>
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid bucket name')
     .default(fallback);
 
-const configSchema = z.object({
+export const configSchema = z.object({
   BIND_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   MINIO_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
