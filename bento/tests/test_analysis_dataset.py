@@ -151,7 +151,7 @@ def test_when_the_nearest_train_image_is_measured_then_own_copies_do_not_count(
     assert val.loc["leaked.jpg"] == 0
     pairs = report.closest_pairs("val", 2)
     assert pairs.iloc[0]["distance"] == 0
-    assert pairs.iloc[0]["label_a"] == "val: leaked.jpg"
+    assert pairs.iloc[0]["label_a"] == "val: leaked"
     assert pairs["distance"].is_monotonic_increasing
 
 

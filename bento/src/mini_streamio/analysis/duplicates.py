@@ -149,9 +149,13 @@ class DuplicateReport:
         return mine, train, distances
 
 
-def _short(file: str, width: int = 22) -> str:
-    stem = file.split(".rf.")[0]  # Roboflow appends `.rf.<hash>` to the source file name
-    return stem if len(stem) <= width else stem[: width - 1] + "…"
+def _short(file: str, width: int = 24) -> str:
+    """The end of the file's stem, where frame names keep their time stamp or number."""
+    stem = (
+        file.split(".rf.")[0].removesuffix("_png").removesuffix("_jpg")
+    )  # Roboflow's `<stem>_png.rf.<hash>`
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    return stem if len(stem) <= width else "…" + stem[-(width - 1) :]
 
 
 def find_duplicates(images: pd.DataFrame, threshold: int = 6) -> DuplicateReport:

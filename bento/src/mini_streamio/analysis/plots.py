@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from PIL import Image
 
 from mini_streamio.analysis.dataset_stats import boxes_by_image
@@ -126,6 +126,8 @@ def box_geometry(boxes: pd.DataFrame, names: Sequence[str]) -> Figure:
             axis.hist(values, bins=bins, alpha=0.55, label=name, color=class_colour(class_id))
         if log:
             axis.set_xscale("log")
+            axis.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.set_xlabel(label)
     axes[0].set_ylabel("boxes")
     axes[0].legend(fontsize=8)
@@ -218,10 +220,17 @@ def distance_histogram(distances: dict[str, pd.Series], threshold: int) -> Figur
     figure, axis = plt.subplots(layout="constrained", figsize=(6, 3))
     bins = [edge - 0.5 for edge in range(34)]
     for split, values in distances.items():
-        axis.hist(values.clip(upper=32), bins=bins, alpha=0.6, label=split, color=SPLIT_COLOURS.get(split))
+        axis.hist(
+            values.clip(upper=32),
+            bins=bins,
+            density=True,
+            alpha=0.6,
+            label=split,
+            color=SPLIT_COLOURS.get(split),
+        )
     axis.axvline(threshold + 0.5, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold}")
     axis.set_xlabel("bits differing from the closest other train image (dHash, 64 bits; 32 = 32 or more)")
-    axis.set_ylabel("images")
+    axis.set_ylabel("share of the split's images")
     axis.legend(fontsize=8)
     axis.set_title("How close is each image to the training set?")
     return figure
@@ -316,7 +325,7 @@ def predictions_vs_truth(
     """Per image, ground truth (left; misses dashed orange) and predictions (right; hits blue,
     false positives red, with their reason)."""
     figure, axes = plt.subplots(
-        len(images), 2, layout="constrained", figsize=(6, 3 * len(images)), squeeze=False
+        len(images), 2, layout="constrained", figsize=(7, 3.5 * len(images)), squeeze=False
     )
     by_image = boxes_by_image(boxes)
     outcomes_by_image = dict(iter(outcomes.groupby(["split", "file"])))
