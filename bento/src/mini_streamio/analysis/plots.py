@@ -314,7 +314,7 @@ def pr_curves(validation: Validation) -> Figure:
     axis.set_ylim(0, 1.02)
     axis.set_xlabel("recall")
     axis.set_ylabel("precision")
-    axis.legend(fontsize=7, loc="lower left")
+    axis.legend(fontsize=7, loc="upper right")
     axis.set_title("Precision-recall (IoU 0.5)")
     return figure
 
