@@ -43,21 +43,42 @@ def test_when_predictions_are_matched_then_hits_misses_and_each_kind_of_false_po
         (0, 0, 10, 10),  # hit on truth 0
         (1, 0, 10, 10),  # second prediction of truth 0: duplicate
         (40, 0, 50, 10),  # class 0 on the class-1 box: wrong class
+        (26, 0, 36, 10),  # on truth 1 but off by 6 px (IoU 0.25): poor box
         (60, 60, 70, 70),  # nothing there: background
     )
     rows = evaluation.match_boxes(
-        truth, truth_classes, predicted, np.array([0, 0, 0, 0]), np.array([0.9, 0.8, 0.7, 0.6])
+        truth, truth_classes, predicted, np.array([0, 0, 0, 0, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     )
     outcomes = [(r["outcome"], r["note"]) for r in rows]
     assert outcomes == [
         ("TP", ""),
         ("FP", "duplicate"),
         ("FP", "wrong class"),
+        ("FP", "poor box"),
         ("FP", "background"),
-        ("FN", "missed"),  # truth 1
+        ("FN", "missed"),  # truth 1: only a poorly placed box
         ("FN", "missed"),  # truth 2: its only prediction had the wrong class
     ]
     assert [r["x1"] for r in rows if r["outcome"] == "FN"] == [20, 40]
+    assert rows[3]["iou"] == pytest.approx(4 / 16)
+
+
+def test_when_a_confusion_matrix_is_counted_then_classes_are_matched_regardless_of_label() -> None:
+    truth = _boxes((0, 0, 10, 10), (20, 0, 30, 10), (40, 0, 50, 10))
+    truth_classes = np.array([0, 1, 1])
+    predicted = _boxes((0, 0, 10, 10), (20, 0, 30, 10), (60, 60, 70, 70))  # right, confused, background
+    matrix = evaluation.confusion_counts(
+        truth, truth_classes, predicted, np.array([0, 0, 1]), np.array([0.9, 0.8, 0.7]), classes=2
+    )
+    assert matrix.tolist() == [
+        [1, 1, 0],  # predicted 0: true 0, true 1 (confused)
+        [0, 0, 1],  # predicted 1: on background
+        [0, 1, 0],  # background: the third box was missed
+    ]
+    empty = evaluation.confusion_counts(
+        _boxes(), np.array([], dtype=np.int64), predicted[:1], np.array([1]), np.array([0.5]), 2
+    )
+    assert empty.tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 0]]
 
 
 def test_when_a_less_confident_prediction_fits_better_then_the_more_confident_one_still_matches_first() -> (
@@ -241,7 +262,8 @@ def test_when_an_executed_notebook_is_cleaned_then_outputs_stay_and_run_metadata
     )
     cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
     cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
-    notebook = nbformat.v4.new_notebook(cells=[cell])
+    untagged = nbformat.v4.new_code_cell("2", metadata={"tags": []})
+    notebook = nbformat.v4.new_notebook(cells=[cell, untagged])
     notebook.metadata["papermill"] = {"parameters": {"RUN_ID": "abc"}, "duration": 9.0, "input_path": "x"}
     notebook.metadata["widgets"] = {"state": {}}
     path = tmp_path / "out.ipynb"
@@ -249,6 +271,7 @@ def test_when_an_executed_notebook_is_cleaned_then_outputs_stay_and_run_metadata
     clean(path)
     cleaned: Any = json.loads(path.read_text())
     assert cleaned["cells"][0]["metadata"] == {"tags": ["parameters"]}
+    assert cleaned["cells"][1]["metadata"] == {}
     assert cleaned["cells"][0]["outputs"][0]["data"] == {"text/plain": ["2"]}
     assert cleaned["metadata"]["papermill"] == {"parameters": {"RUN_ID": "abc"}}
     assert "widgets" not in cleaned["metadata"]

@@ -1,5 +1,6 @@
-"""A run's weights evaluated again on a split: Ultralytics' validation (per-class AP, confusion
-matrix, PR curve) and predictions matched to ground truth box by box (hits, misses, false positives).
+"""A run's weights evaluated again on a split: Ultralytics' validation (per-class AP, PR curve),
+and predictions at a working confidence threshold matched to the ground truth box by box (hits,
+misses, false positives and why) and counted in a confusion matrix.
 
 `configure_ultralytics()` (mini_streamio.offline) must have run before these functions are called:
 they import Ultralytics.
@@ -19,6 +20,10 @@ import pandas as pd
 from mini_streamio.analysis.dataset_stats import boxes_by_image
 
 FloatArray = npt.NDArray[np.float64]
+POOR_BOX_IOU = (
+    0.1  # a false positive overlapping a box of its class at least this much is a localisation error
+)
+CONFUSION_IOU = 0.45  # Ultralytics' matching threshold for its confusion matrix
 OUTCOME_COLUMNS = ["split", "file", "outcome", "note", "class_id", "conf", "iou", "x1", "y1", "x2", "y2"]
 
 
@@ -27,7 +32,6 @@ class Validation:
     names: list[str]
     overall: dict[str, float]  # precision, recall, mAP50, mAP50-95
     per_class: pd.DataFrame  # index class: images, instances, precision, recall, F1, mAP50, mAP75, mAP50-95
-    confusion: FloatArray  # (nc+1, nc+1), rows predicted, columns true; the last is background
     recall_points: FloatArray  # x of the PR curve
     precision_curves: dict[str, FloatArray]  # class -> precision at recall_points
     speed_ms: dict[str, float]  # per image: preprocess, inference, postprocess …
@@ -47,7 +51,7 @@ def validate(
         batch=16,
         device=device,
         workers=0,  # no loader processes: the split is small and the CPU is shared
-        plots=True,  # the confusion matrix is only accumulated when plotting
+        plots=False,  # the PR curves are computed anyway; its confusion matrix would count conf > 0.001
         project=str(workdir),
         name="val",
         exist_ok=True,
@@ -67,7 +71,6 @@ def validate(
         names=names,
         overall={"precision": precision, "recall": recall, "mAP50": map50, "mAP50-95": map5095},
         per_class=per_class,
-        confusion=np.asarray(metrics.confusion_matrix.matrix, dtype=float),
         recall_points=np.asarray(recall_points, dtype=float),
         precision_curves=curves,
         speed_ms={key: float(value) for key, value in metrics.speed.items()},
@@ -111,8 +114,9 @@ def match_boxes(
 ) -> list[dict[str, Any]]:
     """Each prediction (most confident first) takes the free ground-truth box of its class that it
     overlaps most, if IoU >= threshold: a hit (TP). Other predictions are false positives, noted
-    `duplicate` (its box was already taken), `wrong class` (it covers a box of another class) or
-    `background`; ground-truth boxes left free are misses (FN)."""
+    `duplicate` (its box was already taken), `wrong class` (it covers a box of another class),
+    `poor box` (it overlaps a box of its class, but by less than the threshold) or `background`;
+    ground-truth boxes left free are misses (FN)."""
     ious = iou_matrix(predicted, truth)
     taken = np.zeros(len(truth), dtype=bool)
     rows: list[dict[str, Any]] = []
@@ -130,6 +134,8 @@ def match_boxes(
                 note = "duplicate"
             elif np.any(~same & (overlaps >= iou_threshold)):
                 note = "wrong class"
+            elif np.any(same & (overlaps >= POOR_BOX_IOU)):
+                note = "poor box"
             else:
                 note = "background"
         rows.append(
@@ -162,37 +168,73 @@ def truth_boxes(boxes: pd.DataFrame, width: int, height: int) -> tuple[FloatArra
     return xyxy.astype(float), boxes["class_id"].to_numpy(dtype=np.int64)
 
 
-def prediction_outcomes(
+def confusion_counts(
+    truth: FloatArray,
+    truth_classes: npt.NDArray[np.int64],
+    predicted: FloatArray,
+    predicted_classes: npt.NDArray[np.int64],
+    confidences: FloatArray,
+    classes: int,
+    iou_threshold: float = CONFUSION_IOU,
+) -> FloatArray:
+    """One image's confusion matrix (rows predicted, columns true; the last of each is background),
+    matched class-agnostically as Ultralytics does: each prediction, most confident first, claims
+    the free ground-truth box it overlaps most if IoU > threshold, whatever its class."""
+    matrix = np.zeros((classes + 1, classes + 1))
+    ious = iou_matrix(predicted, truth)
+    taken = np.zeros(len(truth), dtype=bool)
+    for p in np.argsort(-confidences, kind="stable"):
+        free = np.where(taken, 0.0, ious[p]) if len(truth) else np.zeros(1)
+        best = int(np.argmax(free))
+        if len(truth) and free[best] > iou_threshold:
+            taken[best] = True
+            matrix[predicted_classes[p], truth_classes[best]] += 1
+        else:
+            matrix[predicted_classes[p], classes] += 1
+    for t in np.flatnonzero(~taken):
+        matrix[classes, truth_classes[t]] += 1
+    return matrix
+
+
+@dataclass(frozen=True)
+class Predictions:
+    conf: float
+    outcomes: pd.DataFrame  # OUTCOME_COLUMNS: every prediction and every missed box, pixels
+    confusion: FloatArray  # summed confusion_counts of every image
+
+
+def predict_split(
     weights: Path,
     images: pd.DataFrame,
     boxes: pd.DataFrame,
+    names: list[str],
     imgsz: int,
     conf: float = 0.25,
     iou_threshold: float = 0.5,
     device: str = "cpu",
-) -> pd.DataFrame:
-    """Every prediction and every ground-truth box of `images` (rows of dataset_stats' image table)
-    with its outcome: TP, FP (with why) or FN. Columns OUTCOME_COLUMNS, boxes in pixels."""
+) -> Predictions:
+    """Predicts every image of `images` (rows of dataset_stats' image table) at confidence >= conf and
+    compares it with its labels (`boxes`): outcomes box by box (match_boxes) and a confusion matrix."""
     from ultralytics.models import YOLO
 
     model = YOLO(str(weights))
     rows: list[dict[str, Any]] = []
+    confusion = np.zeros((len(names) + 1, len(names) + 1))
     by_image = boxes_by_image(boxes)
     for image, result in zip(images.itertuples(), _predict(model, images, imgsz, conf, device), strict=True):
-        truth, truth_classes = truth_boxes(
+        truth = truth_boxes(
             by_image.get((image.split, image.file), boxes.iloc[0:0]), image.width, image.height
         )
         found = result.boxes
-        matched = match_boxes(
-            truth,
-            truth_classes,
+        predicted = (
             found.xyxy.cpu().numpy().astype(float),
             found.cls.cpu().numpy().astype(np.int64),
             found.conf.cpu().numpy().astype(float),
-            iou_threshold,
         )
+        matched = match_boxes(*truth, *predicted, iou_threshold)
         rows += [{"split": image.split, "file": image.file} | row for row in matched]
-    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+        confusion += confusion_counts(*truth, *predicted, len(names))
+    return Predictions(conf, pd.DataFrame(rows, columns=OUTCOME_COLUMNS), confusion)
 
 
 def _predict(model: Any, images: pd.DataFrame, imgsz: int, conf: float, device: str) -> Iterator[Any]:

@@ -69,6 +69,8 @@ def clean(path: Path) -> None:
     for cell in notebook.cells:
         for key in _NOISY_CELL_METADATA:
             cell.metadata.pop(key, None)
+        if not cell.metadata.get("tags", True):  # papermill adds `tags: []` to every cell
+            del cell.metadata["tags"]
     notebook.metadata.pop("widgets", None)
     papermill_metadata = notebook.metadata.get("papermill", {})
     # The parameters say what the outputs show; the rest (times, paths, duration) is noise.

@@ -274,10 +274,9 @@ def _mark_best(axis: Any, best: int | None) -> None:
         )
 
 
-def confusion(validation: Validation) -> Figure:
+def confusion(matrix: FloatArray, names: Sequence[str], conf: float) -> Figure:
     """Confusion matrix (rows predicted, columns true, background last), each true column normalised."""
-    matrix = validation.confusion
-    labels = [*validation.names, "background"]
+    labels = [*names, "background"]
     totals = matrix.sum(axis=0, keepdims=True)
     shares = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     size = 1.1 * len(labels) + 1.5
@@ -293,7 +292,7 @@ def confusion(validation: Validation) -> Figure:
     axis.set_ylabel("predicted")
     axis.grid(False)
     figure.colorbar(shown, ax=axis, shrink=0.8)
-    axis.set_title("Confusion matrix (share of each true class)")
+    axis.set_title(f"Confusion matrix at confidence >= {conf:g}\n(share of each true class, counts)")
     return figure
 
 
@@ -355,4 +354,5 @@ def _draw_outcomes(axis: Any, outcomes: pd.DataFrame, names: Sequence[str]) -> N
         text = name if row.outcome == "FN" else f"{name} {row.conf:.2f}"
         if row.outcome == "FP":
             text += f" ({row.note})"
-        axis.text(row.x1, row.y1 - 2, text, fontsize=6, color=colour, va="bottom")
+        label_box = {"facecolor": "white", "alpha": 0.7, "pad": 0.5, "edgecolor": "none"}
+        axis.text(row.x1, row.y1 - 2, text, fontsize=7, color=colour, va="bottom", bbox=label_box)
