@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadStackConfig, repoRoot, type StackConfig } from './config.js';
-import { type ServiceSpec, serviceOrder, serviceSpecs } from './services.js';
-import { consoleSink, probe, StackError, Supervisor } from './supervisor.js';
+import { modelBootstrap, type ServiceSpec, serviceOrder, serviceSpecs } from './services.js';
+import { assertPortsFree, consoleSink, probe, StackError, Supervisor } from './supervisor.js';
 
 // Overridable so tests can exercise start/stop without touching a developer's running stack.
 const stateDir = process.env.MINI_STREAMIO_STATE_DIR ?? path.join(repoRoot, '.stack/run');
@@ -60,7 +60,12 @@ async function start(cfg: StackConfig): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
   try {
     const specs = orderedSpecs(cfg);
-    await supervisor.startAll(specs);
+    for (const spec of specs) await assertPortsFree(spec);
+    const [minio, mlflow, bento, gateway] = specs as [ServiceSpec, ServiceSpec, ServiceSpec, ServiceSpec];
+    await supervisor.startAll([minio, mlflow]);
+    const bootstrap = modelBootstrap(cfg);
+    await supervisor.runStep('model', bootstrap.command, bootstrap.args, bootstrap.env);
+    await supervisor.startAll([bento, gateway]);
     printLinks(specs);
     const exited = await supervisor.firstExit();
     if (!shuttingDown) {

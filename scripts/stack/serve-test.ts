@@ -16,7 +16,7 @@ if (wanted.length === 0 || unknown.length > 0) {
   process.exit(2);
 }
 
-const stack = await startTestStack(wanted, consoleSink(process.stderr, false));
+const stack = await startTestStack(wanted, { log: consoleSink(process.stderr, false) });
 let stopping = false;
 const stop = async () => {
   if (stopping) return;

@@ -7,15 +7,16 @@ import type { ServiceName, ServiceSpec } from './services.js';
 
 export class StackError extends Error {}
 
-const colors: Record<ServiceName, number> = { minio: 35, mlflow: 36, bento: 33, gateway: 32 };
+const colors: Record<string, number> = { minio: 35, mlflow: 36, bento: 33, gateway: 32, model: 34 };
 
-export type LogSink = (service: ServiceName, line: string) => void;
+/** Receives each output line of a service (or a one-off step such as the model bootstrap). */
+export type LogSink = (source: string, line: string) => void;
 
 export const consoleSink =
   (stream: NodeJS.WritableStream = process.stdout, color = Boolean(process.stdout.isTTY)): LogSink =>
-  (service, line) => {
-    const tag = service.padEnd(7);
-    stream.write(color ? `\x1b[${colors[service]}m${tag}|\x1b[0m ${line}\n` : `${tag}| ${line}\n`);
+  (source, line) => {
+    const tag = source.padEnd(7);
+    stream.write(color ? `\x1b[${colors[source] ?? 37}m${tag}|\x1b[0m ${line}\n` : `${tag}| ${line}\n`);
   };
 
 export class Supervisor {
@@ -23,6 +24,21 @@ export class Supervisor {
   private stopping = false;
 
   constructor(private readonly log: LogSink) {}
+
+  /** Runs a one-off step to completion with its output logged under `label`; rejects if it fails. */
+  async runStep(label: string, command: string, args: string[], env: Record<string, string>): Promise<void> {
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout, child.stderr])
+      readline.createInterface({ input: stream }).on('line', (l) => this.log(label, l));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', resolve);
+    });
+    if (code !== 0) throw new StackError(`${label} step failed (exit ${code}); see its output above`);
+  }
 
   /** Starts the services in order, each healthy before the next starts. */
   async startAll(specs: ServiceSpec[]): Promise<void> {

@@ -17,10 +17,16 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
+export interface TestStackOptions {
+  log?: LogSink;
+  extraEnv?: Record<string, string>;
+  /** BentoML is ready only once a production model is loaded; false waits for liveness only. */
+  waitForModel?: boolean;
+}
+
 export async function startTestStack(
   services: ServiceName[],
-  log: LogSink = () => {},
-  extraEnv: Record<string, string> = {},
+  { log = () => {}, extraEnv = {}, waitForModel = true }: TestStackOptions = {},
 ): Promise<TestStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-streamio-test-'));
   const config = loadStackConfig({
@@ -34,6 +40,7 @@ export async function startTestStack(
   });
   const specs = serviceSpecs(config);
   for (const spec of Object.values(specs)) Object.assign(spec.env, extraEnv);
+  if (!waitForModel) specs.bento.healthUrl = specs.bento.healthUrl.replace(/\/readyz$/, '/livez');
   const supervisor = new Supervisor(log);
   const ordered = serviceOrder.filter((name) => services.includes(name)).map((name) => specs[name]);
   const stop = async () => {

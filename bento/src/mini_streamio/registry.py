@@ -11,6 +11,7 @@ trainer and the service the seconds that importing the `mlflow` package takes.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,8 +154,9 @@ def download_weights(settings: Settings, registered: RegisteredWeights, cache_di
     target = cache_dir / registered.name / registered.version / "best.pt"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
+        # One partial file per process: the service's workers may fetch the same version at once.
+        partial = target.with_suffix(f".{os.getpid()}.part")
         bucket, key = registered.bucket_and_key
         minio_client(settings).fget_object(bucket, key, str(partial))
-        partial.rename(target)
+        partial.replace(target)
     return target

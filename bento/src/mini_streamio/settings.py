@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     mlflow_bucket: str = "mlflow"
     registered_model_name: str = "mini-streamio-detector"
 
+    # Inference service (mini_streamio.serving); the worker/thread defaults were measured on 2 cores
+    # (docs/BENCHMARKS.md, "Inference batching").
+    model_poll_interval_s: float = Field(default=10.0, gt=0)
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+    bentoml_workers: int = Field(default=2, ge=1)
+    inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0 = cores / workers
+
     @property
     def minio_secure(self) -> bool:
         return self.minio_endpoint.scheme == "https"

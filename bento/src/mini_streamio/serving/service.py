@@ -1,18 +1,126 @@
-"""The BentoML service: a thin shell; model loading and prediction live in mini_streamio.inference."""
+"""The BentoML service: a thin shell; model loading and prediction live in mini_streamio.inference.
+
+Started by `python -m mini_streamio.serving`. It serves the registry version with the `production`
+alias of REGISTERED_MODEL_NAME and follows the alias (see inference/model_source.py): with no such
+version it still starts, /readyz answers 503 and the registry is polled every MODEL_POLL_INTERVAL_S
+seconds (default 10); when the alias moves, the new version is loaded and swapped in while in-flight
+tasks finish on the old one.
+
+Workers: BENTOML_WORKERS processes (default 2), each with its own model and alias watcher, so during
+an alias move the workers switch within one poll interval of each other. A worker runs one detection
+at a time (BentoML runs sync APIs on a one-thread limiter) with INFERENCE_THREADS torch threads
+(default: cores / workers). No adaptive batching: on CPU it gains at most ~10 % in the model, and in
+BentoML 1.4.40 every batching set-up needs a service-to-service call that drops in-flight calls
+under load; measured in bench/bento_batching.py, figures in docs/BENCHMARKS.md.
+
+Endpoints and their behaviour in BentoML 1.4.40, read in _bentoml_impl/server/app.py and
+_bentoml_impl/tasks/result.py; all but cancel/retry and a dying worker are checked by
+tests/test_service.py:
+
+- `GET /readyz`: 200 once a model is loaded, else 503. `GET /livez`, `GET /healthz`: 200 while up.
+- `POST /model`, JSON body `{}`: 200 `ModelInfo` of the loaded model; 503 while none is loaded.
+- `POST /detect/submit`, multipart/form-data with the file part `image` (raw bytes, any filename and
+  content type) and the plain form fields `conf`, `iou`, `max_det` (each parsed as JSON, so `0.25`
+  and `300` work; omitted fields take the defaults 0.25, 0.45, 300): 200
+  `{"task_id": "<32 hex chars>", "status": "in_progress"}`. Submit never validates the input: it
+  stores the raw request (SQLite) and answers; parsing happens when the task runs.
+- `GET /detect/status?task_id=…`: 200 `{"task_id", "status", "created_at", "executed_at"}` with status
+  `in_progress` | `completed` | `failed` (`canceled` only after /detect/cancel). The times are UTC
+  without a zone suffix, to the second (`2026-11-26T04:47:03`), and `executed_at` is the submit time
+  too (BentoML sets it on insert). Unknown id: 404 `{"error": "task_id not found"}`; no task_id: 400.
+- `GET /detect/get?task_id=…`: when completed, 200 with the DetectionOutcome JSON. While the task
+  runs: 400 `{"error": "task <id> is not completed yet"}`. Unknown id: 404.
+  A task whose input BentoML itself could not parse (a form field that is not a number, no `image`
+  part) ends `failed`, and /get answers 400 `{"error": "1 validation error for Input", "detail": […]}`;
+  a task whose method raised would end `failed` with 500. `detect` itself never raises: every image
+  ends `completed` with an outcome, its `error` naming the problem (image_decode_failed,
+  image_too_large, invalid_parameters for thresholds out of range, model_error, no_model).
+- `PUT /detect/cancel` marks an in-progress task `canceled` but answers 400 and does not stop it (the
+  result then overwrites the status); `POST /detect/retry` re-runs a finished task under a new id.
+  The gateway needs neither.
+- Tasks live in BENTOML_HOME/task_result.db (SQLite, shared by the workers, so status/get answer
+  from any worker). BentoML deletes the file when the server starts: after a restart every earlier
+  id answers 404. A task whose worker dies stays `in_progress` until then. Finished results are
+  deleted after 24 hours.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
+
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
+
+from mini_streamio.offline import configure_ultralytics
+from mini_streamio.schemas import (
+    DEFAULT_CONF,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
+    DetectionOutcome,
+    ErrorCode,
+    ModelInfo,
+)
+from mini_streamio.settings import get_settings
+
+settings = get_settings()
+configure_ultralytics(settings.data_dir / "ultralytics")
+# BentoML's logging config keeps the root logger at WARNING; model loads and swaps are worth INFO.
+logging.getLogger("mini_streamio").setLevel(logging.INFO)
+
+from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
 
 
-@bentoml.service(name="mini-streamio-detection", traffic={"timeout": 300})
+@bentoml.service(
+    name="mini-streamio-detection",
+    workers=settings.bentoml_workers,
+    traffic={"timeout": 300},
+)
 class Detection:
     def __init__(self) -> None:
-        self.ready = True
+        import torch
 
-    def __is_ready__(self) -> bool:
-        return self.ready
+        # Each worker runs one inference at a time; more torch threads than cores per worker only
+        # make the workers fight (measured: docs/BENCHMARKS.md).
+        cores = len(os.sched_getaffinity(0))
+        torch.set_num_threads(settings.inference_threads or max(1, cores // settings.bentoml_workers))
+        self.models = ModelWatcher(RegistryModelSource(settings), settings.model_poll_interval_s)
+        self.models.start()
 
-    @bentoml.api
-    def ping(self) -> str:
-        return "pong"
+    @bentoml.on_shutdown
+    def stop_watching(self) -> None:
+        self.models.stop()
+
+    async def __is_ready__(self) -> bool:
+        return self.models.current is not None
+
+    @bentoml.api(route="/model")
+    async def model(self) -> ModelInfo:
+        """The registry version now serving; 503 while none is loaded."""
+        detector = self.models.current
+        if detector is None:
+            raise ServiceUnavailable("no model is loaded yet")
+        return detector.info
+
+    @bentoml.task
+    def detect(
+        self,
+        image: Path,
+        conf: float = DEFAULT_CONF,
+        iou: float = DEFAULT_IOU,
+        max_det: int = DEFAULT_MAX_DET,
+    ) -> DetectionOutcome:
+        """Detects objects in one image; always completes, problems are reported in `error`."""
+        detector = self.models.current
+        if detector is None:
+            return DetectionOutcome.failure(
+                ErrorCode.NO_MODEL, "no model is loaded: none has the 'production' alias yet"
+            )
+        try:
+            data = image.read_bytes()
+        except OSError as error:
+            return DetectionOutcome.failure(
+                ErrorCode.IMAGE_DECODE_FAILED, f"the upload is unreadable: {error}"
+            )
+        return detector.detect(data, conf, iou, max_det)

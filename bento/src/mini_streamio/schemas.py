@@ -1,0 +1,90 @@
+"""DTOs of the contract between the gateway and the BentoML service (notes: BENTO_CONTRACT.md).
+
+The JSON names (`boundingBox`, `class`, `className`) are the product's; Python uses snake_case
+attributes and aliases, and every model serialises by alias so the wire format is the contract's.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_CONF = 0.25
+DEFAULT_IOU = 0.45
+DEFAULT_MAX_DET = 300
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class DetectionParams(WireModel):
+    """Thresholds of one detection: minimum confidence, NMS IoU and the most boxes kept."""
+
+    conf: float = Field(default=DEFAULT_CONF, ge=0.0, le=1.0)
+    iou: float = Field(default=DEFAULT_IOU, ge=0.0, le=1.0)
+    max_det: int = Field(default=DEFAULT_MAX_DET, ge=1, le=1000)
+
+
+class Instance(WireModel):
+    bounding_box: str = Field(alias="boundingBox", description="YOLO-normalised 'x_center y_center w h'")
+    class_id: str = Field(alias="class", description="class id as a string")
+    class_name: str = Field(alias="className")
+    confidence: float
+
+
+class ImageSize(WireModel):
+    width: int
+    height: int
+
+
+class ModelRef(WireModel):
+    name: str
+    version: str
+
+
+class DetectionResponse(WireModel):
+    instances: list[Instance]
+    image: ImageSize
+    model: ModelRef
+    inference_ms: float = Field(description="model time for this image (pre-process, forward, NMS)")
+
+
+class ErrorCode(StrEnum):
+    IMAGE_DECODE_FAILED = "image_decode_failed"
+    IMAGE_TOO_LARGE = "image_too_large"
+    INVALID_PARAMETERS = "invalid_parameters"
+    MODEL_ERROR = "model_error"
+    NO_MODEL = "no_model"
+
+
+class DetectionError(WireModel):
+    code: ErrorCode
+    message: str
+
+
+class DetectionOutcome(WireModel):
+    """The result of one detection task: exactly one of `response` and `error` is set."""
+
+    response: DetectionResponse | None = None
+    error: DetectionError | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DetectionOutcome:
+        if (self.response is None) == (self.error is None):
+            raise ValueError("exactly one of response and error must be set")
+        return self
+
+    @classmethod
+    def failure(cls, code: ErrorCode, message: str) -> DetectionOutcome:
+        return cls(error=DetectionError(code=code, message=message))
+
+
+class ModelInfo(WireModel):
+    """The registry version the service has loaded."""
+
+    name: str
+    version: str
+    demo: bool
+    class_names: list[str]

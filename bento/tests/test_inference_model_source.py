@@ -1,0 +1,155 @@
+"""Following the registry's production alias: a fake source for the watcher, the real registry for loading."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import mlflow
+import pytest
+
+from mini_streamio.inference import Detector, ModelWatcher, RegistryModelSource
+from mini_streamio.registry import RegisteredWeights, register_weights
+from mini_streamio.schemas import ModelInfo
+from mini_streamio.settings import Settings
+from tests.conftest import TinyModel
+
+
+class FakeModel:
+    names: ClassVar[dict[int, str]] = {0: "thing"}
+
+
+def weights(version: str) -> RegisteredWeights:
+    return RegisteredWeights("fake", version, f"s3://models/fake/{version}/best.pt", None, ["thing"])
+
+
+class FakeSource:
+    """A registry whose alias the test moves; loading a version listed in `broken` fails."""
+
+    def __init__(self) -> None:
+        self.production_version: str | None = None
+        self.unreachable = False
+        self.broken: set[str] = set()
+        self.loads: list[str] = []
+
+    def production(self) -> RegisteredWeights | None:
+        if self.unreachable:
+            raise ConnectionError("MLflow is down")
+        return weights(self.production_version) if self.production_version else None
+
+    def load(self, registered: RegisteredWeights) -> Detector:
+        self.loads.append(registered.version)
+        if registered.version in self.broken:
+            raise ValueError("not a checkpoint")
+        return Detector(
+            FakeModel(), ModelInfo(name="fake", version=registered.version, demo=False, class_names=[])
+        )
+
+
+def version_of(watcher: ModelWatcher) -> str | None:
+    return watcher.current.info.version if watcher.current else None
+
+
+def test_when_no_version_has_the_alias_then_nothing_is_served_until_one_gets_it() -> None:
+    source = FakeSource()
+    watcher = ModelWatcher(source, interval_s=60)
+    watcher.refresh()
+    assert watcher.current is None
+    source.production_version = "1"
+    watcher.refresh()
+    assert version_of(watcher) == "1"
+
+
+def test_when_the_alias_moves_then_the_new_version_replaces_the_old_and_held_references_keep_working() -> (
+    None
+):
+    source = FakeSource()
+    source.production_version = "1"
+    watcher = ModelWatcher(source, interval_s=60)
+    watcher.refresh()
+    in_flight = watcher.current
+    watcher.refresh()
+    assert source.loads == ["1"], "an unchanged alias must not reload"
+    source.production_version = "2"
+    watcher.refresh()
+    assert version_of(watcher) == "2"
+    assert in_flight is not None
+    assert in_flight.info.version == "1"
+
+
+@pytest.mark.parametrize("trouble", ["broken version", "registry unreachable", "alias removed"])
+def test_when_the_next_version_cannot_be_had_then_the_current_one_keeps_serving(trouble: str) -> None:
+    source = FakeSource()
+    source.production_version = "1"
+    watcher = ModelWatcher(source, interval_s=60)
+    watcher.refresh()
+    if trouble == "broken version":
+        source.production_version = "2"
+        source.broken.add("2")
+    elif trouble == "registry unreachable":
+        source.unreachable = True
+    else:
+        source.production_version = None
+    watcher.refresh()
+    assert version_of(watcher) == "1"
+    source.broken.clear()
+    source.unreachable = False
+    source.production_version = "2"
+    watcher.refresh()
+    assert version_of(watcher) == "2", "the next poll must try again"
+
+
+def test_when_started_then_the_watcher_polls_in_the_background_until_stopped() -> None:
+    source = FakeSource()
+    source.production_version = "1"
+    watcher = ModelWatcher(source, interval_s=0.01)
+    watcher.start()
+    try:
+        for _ in range(500):
+            if watcher.current is not None:
+                break
+            time.sleep(0.01)
+        assert version_of(watcher) == "1"
+    finally:
+        watcher.stop()
+    assert watcher._thread is not None
+    assert not watcher._thread.is_alive()
+
+
+def test_when_the_production_version_is_loaded_from_the_registry_then_weights_are_cached_and_detect(
+    settings: Settings, tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    local = settings.model_copy(update={"registered_model_name": "source-test", "data_dir": tmp_path})
+    mlflow.set_tracking_uri(str(local.mlflow_tracking_uri))
+    with mlflow.start_run() as run:
+        pass
+    register_weights(local, tiny_model.weights, run.info.run_id, tiny_model.class_names, alias="production")
+    source = RegistryModelSource(local)
+
+    registered = source.production()
+    assert registered is not None
+    detector = source.load(registered)
+
+    assert detector.info == ModelInfo(
+        name="source-test", version="1", demo=False, class_names=["circle", "square", "triangle"]
+    )
+    assert (tmp_path / "weights" / "source-test" / "1" / "best.pt").stat().st_size > 1_000_000
+    outcome = detector.detect(tiny_model.images()[0].read_bytes(), 0.25, 0.45, 300)
+    assert outcome.response is not None
+    assert outcome.response.model.version == "1"
+
+
+def test_when_registered_weights_do_not_load_then_the_cached_file_is_removed_for_a_fresh_download(
+    settings: Settings, ultralytics_offline: None, tmp_path: Path
+) -> None:
+    local = settings.model_copy(update={"registered_model_name": "broken-test", "data_dir": tmp_path})
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    mlflow.set_tracking_uri(str(local.mlflow_tracking_uri))
+    with mlflow.start_run() as run:
+        pass
+    registered = register_weights(local, junk, run.info.run_id, ["a"], alias="production")
+    with pytest.raises(Exception):  # noqa: B017 - whatever torch raises, the load must fail
+        RegistryModelSource(local).load(registered)
+    assert not (tmp_path / "weights" / "broken-test" / "1" / "best.pt").exists()
