@@ -52,6 +52,15 @@ class MlflowRest:
         return self.upload_bytes(artifact_uri, file.read_bytes(), _join(artifact_path, file.name))
 
     def upload_bytes(self, artifact_uri: str, content: bytes, path: str) -> str:
+        url = self._artifact_url(artifact_uri, path)
+        self._send("PUT", url, content, "application/octet-stream")
+        return path
+
+    def download_bytes(self, artifact_uri: str, path: str) -> bytes:
+        """One artifact file of a run (the reverse of upload_bytes), read through the server's proxy."""
+        return self._send("GET", self._artifact_url(artifact_uri, path), None, "application/octet-stream")
+
+    def _artifact_url(self, artifact_uri: str, path: str) -> str:
         root = urllib.parse.urlparse(artifact_uri)
         if root.scheme != "mlflow-artifacts":
             raise MlflowRestError(
@@ -60,8 +69,7 @@ class MlflowRest:
                 0,
             )
         location = urllib.parse.quote(f"{root.path.strip('/')}/{path}")
-        self._send("PUT", f"{self.base}/{ARTIFACTS_API}/{location}", content, "application/octet-stream")
-        return path
+        return f"{self.base}/{ARTIFACTS_API}/{location}"
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[str]:
         """Every artifact file of a run, recursively."""

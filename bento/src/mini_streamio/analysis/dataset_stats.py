@@ -1,0 +1,221 @@
+"""A dataset version as two tables: one row per image and one row per box.
+
+The version is fetched and verified by `mini_streamio.training.dataset.fetch_dataset`, exactly as
+the trainer gets it; these tables are read from that local copy, through the `data.local.yaml`
+the fetch writes (so manifest versions and plain YOLO prefixes read the same way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from PIL import Image
+
+from mini_streamio.training.dataset import IMAGE_SUFFIXES, SPLITS, DatasetVersion
+
+IMAGE_COLUMNS = ["split", "file", "path", "width", "height", "boxes", "sha256"]
+BOX_COLUMNS = [
+    "split",
+    "file",
+    "class_id",
+    "class_name",
+    "xc",
+    "yc",
+    "w",
+    "h",
+    "w_px",
+    "h_px",
+    "area",
+    "aspect",
+]
+
+
+class LabelError(ValueError):
+    """A label row that is not `class xc yc w h` (or a polygon) with normalised values."""
+
+
+@dataclass(frozen=True)
+class DatasetTables:
+    names: list[str]
+    images: pd.DataFrame  # IMAGE_COLUMNS
+    boxes: pd.DataFrame  # BOX_COLUMNS; xc, yc, w, h normalised to 0..1, area a fraction of the image
+
+
+def split_folders(data_yaml: Path) -> dict[str, Path]:
+    """The image folder of every split the data.yaml names, as Ultralytics resolves it."""
+    config: dict[str, Any] = yaml.safe_load(data_yaml.read_text()) or {}
+    root = Path(str(config.get("path", data_yaml.parent)))
+    folders: dict[str, Path] = {}
+    for split in SPLITS:
+        value = config.get(split)
+        if not isinstance(value, str):
+            continue
+        folder = (root / value).resolve()
+        if not folder.is_dir() and value.startswith("../"):  # Roboflow's `../train/images`
+            folder = (root / value[3:]).resolve()
+        if folder.is_dir():
+            folders[split] = folder
+    return folders
+
+
+def label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last `images` folder of the path becomes `labels`, suffix `.txt`."""
+    parts = list(image.parts)
+    index = len(parts) - 1 - parts[::-1].index("images")
+    parts[index] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def parse_label_rows(text: str, source: str = "label") -> list[tuple[int, float, float, float, float]]:
+    """`class xc yc w h` rows; polygon rows (`class x1 y1 x2 y2 …`) become their bounding box."""
+    rows: list[tuple[int, float, float, float, float]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            class_id, values = int(fields[0]), [float(v) for v in fields[1:]]
+        except ValueError:
+            raise LabelError(f"{source}:{number}: {line!r} is not numbers") from None
+        if len(values) == 4:
+            xc, yc, w, h = values
+        elif len(values) >= 6 and len(values) % 2 == 0:
+            xs, ys = values[0::2], values[1::2]
+            xc, yc = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+            w, h = max(xs) - min(xs), max(ys) - min(ys)
+        else:
+            raise LabelError(f"{source}:{number}: {line!r} has {len(values)} coordinates (expected 4)")
+        rows.append((class_id, xc, yc, w, h))
+    return rows
+
+
+def load_tables(dataset: DatasetVersion) -> DatasetTables:
+    """Reads every image header and label file of the version's splits."""
+    image_rows: list[dict[str, Any]] = []
+    box_rows: list[dict[str, Any]] = []
+    for split, folder in split_folders(dataset.data_yaml).items():
+        files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        for image in files:
+            with Image.open(image) as opened:
+                width, height = opened.size
+            label = label_path(image)
+            rows = parse_label_rows(label.read_text(), str(label)) if label.exists() else []
+            name = image.relative_to(folder).as_posix()
+            image_rows.append(
+                {
+                    "split": split,
+                    "file": name,
+                    "path": str(image),
+                    "width": width,
+                    "height": height,
+                    "boxes": len(rows),
+                    "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+                }
+            )
+            box_rows += [_box_row(split, name, row, width, height, dataset.names) for row in rows]
+    return DatasetTables(
+        dataset.names,
+        pd.DataFrame(image_rows, columns=IMAGE_COLUMNS),
+        pd.DataFrame(box_rows, columns=BOX_COLUMNS),
+    )
+
+
+def _box_row(
+    split: str,
+    file: str,
+    row: tuple[int, float, float, float, float],
+    width: int,
+    height: int,
+    names: list[str],
+) -> dict[str, Any]:
+    class_id, xc, yc, w, h = row
+    w_px, h_px = w * width, h * height
+    return {
+        "split": split,
+        "file": file,
+        "class_id": class_id,
+        "class_name": names[class_id] if 0 <= class_id < len(names) else f"#{class_id}",
+        "xc": xc,
+        "yc": yc,
+        "w": w,
+        "h": h,
+        "w_px": w_px,
+        "h_px": h_px,
+        "area": w * h,
+        "aspect": w_px / h_px if h_px > 0 else float("nan"),
+    }
+
+
+def boxes_by_image(boxes: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The box rows of each image that has any, keyed by (split, file): file names repeat across splits."""
+    return dict(iter(boxes.groupby(["split", "file"])))
+
+
+def sample_images(images: pd.DataFrame, count: int, seed: int = 0) -> pd.DataFrame:
+    """`count` images drawn at random, spread as evenly as possible over the splits."""
+    splits = list(images["split"].unique())
+    picked = []
+    for index, split in enumerate(splits):
+        of_split = images[images["split"] == split]
+        share = count // len(splits) + (1 if index < count % len(splits) else 0)
+        picked.append(of_split.sample(min(share, len(of_split)), random_state=seed))
+    return pd.concat(picked) if picked else images.iloc[0:0]
+
+
+def split_summary(tables: DatasetTables) -> pd.DataFrame:
+    """Per split: images, boxes, images without a box, boxes per image, distinct image contents."""
+    images = tables.images
+    summary = images.groupby("split", sort=False).agg(
+        images=("file", "size"),
+        boxes=("boxes", "sum"),
+        empty_label_images=("boxes", lambda b: int((b == 0).sum())),
+        boxes_per_image=("boxes", "mean"),
+        max_boxes=("boxes", "max"),
+        distinct_contents=("sha256", "nunique"),
+    )
+    total = summary[["images", "boxes", "empty_label_images"]].sum()
+    summary.loc["all"] = {
+        **total.to_dict(),
+        "boxes_per_image": images["boxes"].mean() if len(images) else 0.0,
+        "max_boxes": images["boxes"].max() if len(images) else 0,
+        "distinct_contents": images["sha256"].nunique(),
+    }
+    summary["boxes_per_image"] = summary["boxes_per_image"].astype(float).round(2)
+    return summary.astype({c: int for c in summary.columns if c != "boxes_per_image"})
+
+
+def class_summary(tables: DatasetTables) -> pd.DataFrame:
+    """Per class and split: boxes, and images holding at least one box of the class."""
+    boxes = tables.boxes
+    index = pd.Index(tables.names, name="class")
+    columns: dict[str, pd.Series] = {}
+    for split in tables.images["split"].unique():
+        of_split = boxes[boxes["split"] == split]
+        columns[f"{split} boxes"] = of_split.groupby("class_name").size()
+        columns[f"{split} images"] = of_split.groupby("class_name")["file"].nunique()
+    table = pd.DataFrame(columns).reindex(index).fillna(0).astype(int)
+    table["box share"] = (
+        boxes.groupby("class_name").size().reindex(index).fillna(0) / max(len(boxes), 1)
+    ).round(3)
+    return table
+
+
+def image_sizes(tables: DatasetTables) -> pd.DataFrame:
+    """How many images of each split have each width x height."""
+    images = tables.images
+    sizes = images.assign(size=images["width"].astype(str) + "x" + images["height"].astype(str))
+    return sizes.groupby(["size", "split"]).size().unstack(fill_value=0)
+
+
+def box_geometry(tables: DatasetTables) -> pd.DataFrame:
+    """Quartiles of box width and height (pixels), area (% of the image) and aspect ratio, per class."""
+    boxes = tables.boxes.assign(area_pct=tables.boxes["area"] * 100)
+    described = boxes.groupby("class_name")[["w_px", "h_px", "area_pct", "aspect"]].quantile(
+        [0.05, 0.5, 0.95]
+    )
+    return described.unstack().round(2)
