@@ -38,11 +38,8 @@ beforeAll(async () => {
       TASK_TIMEOUT_MS: '60000',
       RECONCILE_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
-      // One BentoML worker: with two (the default), /detect/status and /detect/get answer 404 on the
-      // worker that did not accept the task (BentoML 1.4.40: each worker's SQLite connection does not
-      // see the other's rows), so tasks are "lost" at random, re-submitted and some fail. The
-      // retry checks below catch exactly that.
-      BENTOML_WORKERS: '1',
+      // BENTOML_WORKERS stays at its default (1): with two, status/get answer 404 on the worker that
+      // did not accept a task (serving/service.py), and the retry checks below catch exactly that.
     },
   });
   await cli(['model', 'bootstrap', '--json'], stack.env);
