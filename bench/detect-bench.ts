@@ -28,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { repoRoot } from '../scripts/stack/config.js';
+import { processTable, processTree } from '../scripts/stack/processes.js';
 import type { ServiceName } from '../scripts/stack/services.js';
 import { startTestStack, type TestStack } from '../scripts/stack/test-stack.js';
 
@@ -252,48 +253,6 @@ function monitorGateway(): { stop(): Promise<Sample[]> } {
   };
 }
 
-interface Proc {
-  pid: number;
-  ppid: number;
-  cpu: number;
-}
-
-function processTable(): Proc[] {
-  const ticks = 100; // USER_HZ on Linux
-  return fs
-    .readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return [
-          {
-            pid: Number(pid),
-            ppid: Number(fields[1]),
-            cpu: (Number(fields[11]) + Number(fields[12])) / ticks,
-          },
-        ];
-      } catch {
-        return [];
-      }
-    });
-}
-
-/** The pids of a process and all its descendants (BentoML's workers live in sessions of their own). */
-function processTree(root: number, procs: Proc[]): Set<number> {
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of procs)
-      if (tree.has(p.ppid) && !tree.has(p.pid)) {
-        tree.add(p.pid);
-        grew = true;
-      }
-  }
-  return tree;
-}
-
 /** CPU seconds (user + system) of each service: its process and every descendant. */
 function cpuSeconds(stack: TestStack): Record<string, number> {
   const procs = processTable();
@@ -302,7 +261,9 @@ function cpuSeconds(stack: TestStack): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [i, root] of roots.entries()) {
     const tree = processTree(root, procs);
-    out[names[i] ?? String(root)] = procs.filter((p) => tree.has(p.pid)).reduce((s, p) => s + p.cpu, 0);
+    out[names[i] ?? String(root)] = procs
+      .filter((p) => tree.has(p.pid))
+      .reduce((s, p) => s + p.cpuSeconds, 0);
   }
   return out;
 }

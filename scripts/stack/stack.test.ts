@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './config.js';
+import { isAlive, processTable, processTree } from './processes.js';
 import { freePort, probe } from './supervisor.js';
 import { startTestStack, type TestStack } from './test-stack.js';
 
@@ -100,7 +101,10 @@ describe('the four services, started as npm start starts them', () => {
         .stdout.split('\n')
         .filter(Boolean);
     expect(members().length).toBeGreaterThan(4); // MLflow and BentoML run worker processes
+    const table = processTable();
+    const descendants = groups.flatMap((pgid) => [...processTree(pgid, table)]);
     await stack.stop();
     expect(members()).toEqual([]);
+    expect(descendants.filter(isAlive)).toEqual([]); // BentoML's workers leave the group
   });
 });

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import readline from 'node:readline';
+import { isAlive, processTree } from './processes.js';
 import type { ServiceName, ServiceSpec } from './services.js';
 
 export class StackError extends Error {}
@@ -86,20 +87,26 @@ export class Supervisor {
     return this.running.has(name);
   }
 
-  /** Stops one service: SIGTERM to its whole process group, SIGKILL after a grace period. */
+  /**
+   * Stops one service: SIGTERM to its whole process group, SIGKILL after `graceMs` (0: at once).
+   * Descendants that left the group (BentoML's workers) are found before the signal and killed too
+   * if they outlive the service, so even a hard stop leaves nothing behind.
+   */
   async stop(name: ServiceName, graceMs = 10_000): Promise<void> {
     const child = this.running.get(name);
     if (!child?.pid) return;
     const wasStopping = this.stopping;
     this.stopping = true;
+    const tree = processTree(child.pid);
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    signalGroup(child.pid, 'SIGTERM');
+    signalGroup(child.pid, graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
     const timer = setTimeout(() => child.pid && signalGroup(child.pid, 'SIGKILL'), graceMs);
     await gone;
     clearTimeout(timer);
-    // A service's workers may outlive it briefly; make sure none is left behind.
     signalGroup(child.pid, 'SIGKILL');
-    for (let i = 0; i < 50 && groupAlive(child.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const pid of tree) signalProcess(pid, 'SIGKILL');
+    const leftovers = () => groupAlive(child.pid ?? 0) || [...tree].some(isAlive);
+    for (let i = 0; i < 50 && leftovers(); i++) await new Promise((r) => setTimeout(r, 100));
     this.running.delete(name);
     this.stopping = wasStopping;
   }
@@ -111,11 +118,15 @@ export class Supervisor {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  signalProcess(-pgid, signal);
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
-    // the group is already gone
+    // already gone
   }
 }
 

@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     # (docs/BENCHMARKS.md, "Inference batching").
     model_poll_interval_s: float = Field(default=10.0, gt=0)
     max_image_pixels: int = Field(default=50_000_000, ge=1)
-    # One worker: BentoML 1.4.40's task store is read through long-lived SQLite snapshots per worker,
-    # so with several workers status/get answer 404 for tasks another worker accepted.
-    bentoml_workers: int = Field(default=1, ge=1)
+    # Two workers overlap BentoML's request handling with inference (docs/BENCHMARKS.md); several
+    # workers share the task store safely only with serving.task_store installed.
+    bentoml_workers: int = Field(default=2, ge=1)
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0 = cores / workers
 
     @property

@@ -2,10 +2,12 @@
 // not yet completed or failed), so it survives restarts and is shared by all replicas.
 //
 // Cost: counting is one LIST of the pending/ prefix (1 request per 1000 tasks, stopping at
-// the limit), done at most once per `maxAgeMs` per process, by the reconciler's listing or by a
-// POST finding the count stale; tasks this process accepted or finished since are counted
-// locally. So a POST costs no extra request, and the limit is exact up to what other replicas
-// did in the last `maxAgeMs`: a soft limit, which is what a back-pressure signal needs.
+// the limit), done at most once per `maxAgeMs` per process, by the reconciler's listing or, when
+// a POST finds the count stale, in the background; tasks this process accepted or finished since
+// are counted locally. Only the first POST of a process waits for a count: later ones answer from
+// the last one, because a LIST of hundreds of markers under load took tens of milliseconds and
+// was the tail of POST latency. So the limit is exact up to what other replicas did since the
+// last count: a soft limit, which is what a back-pressure signal needs.
 import type { TaskRepository } from './task-repository.js';
 
 export class QueueDepth {
@@ -16,19 +18,23 @@ export class QueueDepth {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    private readonly repo: TaskRepository,
+    private readonly repo: Pick<TaskRepository, 'listPending'>,
     readonly maxDepth: number,
     private readonly maxAgeMs: number,
     private readonly onCount: (depth: number) => void = () => {},
   ) {}
 
-  /** Tasks pending now (counted at most `maxAgeMs` ago, plus the ones accepted since). */
+  /**
+   * Tasks pending now: the last count plus the tasks accepted (minus finished) here since. A count
+   * older than `maxAgeMs` is renewed in the background; only a process that never counted waits.
+   */
   async current(): Promise<number> {
     if (Date.now() - this.countedAt > this.maxAgeMs) {
       this.refreshing ??= this.refresh().finally(() => {
         this.refreshing = undefined;
       });
-      await this.refreshing;
+      if (this.countedAt === Number.NEGATIVE_INFINITY) await this.refreshing;
+      else this.refreshing.catch(() => {}); // storage down: the next POST's own writes will say so
     }
     return Math.max(0, this.counted + this.changeSince);
   }

@@ -6,11 +6,10 @@ version it still starts, /readyz answers 503 and the registry is polled every MO
 seconds (default 10); when the alias moves, the new version is loaded and swapped in while in-flight
 tasks finish on the old one.
 
-Workers: BENTOML_WORKERS processes (default 1), each with its own model and alias watcher. Keep it at
-1 for the task endpoints: each worker reads the shared SQLite task store through its own connection,
-whose read snapshot goes stale (BentoML leaves the SELECT cursor open), so with 2 workers status/get
-answer 404 for tasks the other worker accepted, even after they completed (seen through the gateway:
-~200 spurious re-submissions in 450 tasks). A worker runs one detection
+Workers: BENTOML_WORKERS processes (default 2), each with its own model and alias watcher, so during
+an alias move the workers switch within one poll interval of each other. They share one SQLite task
+store, which BentoML 1.4.40 leaves stuck after a failed write (404s and "database is locked" on that
+worker for good); serving.task_store fixes that and is installed below. A worker runs one detection
 at a time (BentoML runs sync APIs on a one-thread limiter) with INFERENCE_THREADS torch threads
 (default: cores / workers). No adaptive batching: on CPU it gains at most ~10 % in the model, and in
 BentoML 1.4.40 every batching set-up needs a service-to-service call that drops in-flight calls
@@ -41,7 +40,8 @@ tests/test_service.py:
 - `PUT /detect/cancel` marks an in-progress task `canceled` but answers 400 and does not stop it (the
   result then overwrites the status); `POST /detect/retry` re-runs a finished task under a new id.
   The gateway needs neither.
-- Tasks live in BENTOML_HOME/task_result.db (SQLite; see Workers above for why one worker).
+- Tasks live in BENTOML_HOME/task_result.db (SQLite, shared by the workers, so status/get answer
+  from any worker).
   BentoML deletes the file when the server starts: after a restart every earlier id answers 404.
   A task whose worker dies stays `in_progress` until then. Finished results are deleted after
   24 hours.
@@ -73,6 +73,9 @@ configure_ultralytics(settings.data_dir / "ultralytics")
 logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
 from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
+from mini_streamio.serving import task_store  # noqa: E402
+
+task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
 
 
 @bentoml.service(

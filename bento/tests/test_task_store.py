@@ -1,0 +1,108 @@
+"""BentoML's SQLite task store with two connections on one file, as two workers use it.
+
+The scenario: worker A's write fails because worker B holds the write lock too long; A then reads
+(a status poll) while B keeps accepting tasks. Unpatched, A is stuck from then on: it cannot see B's
+tasks and cannot write. mini_streamio.serving.task_store must leave A healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from _bentoml_impl.tasks.result import ResultStatus, Sqlite3Store
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from mini_streamio.serving import task_store
+
+LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
+
+
+@pytest.fixture
+def patched() -> Iterator[None]:
+    originals = {name: getattr(Sqlite3Store, name) for name in task_store.WRITE_METHODS}
+    task_store.install()
+    yield
+    for name, method in originals.items():
+        setattr(Sqlite3Store, name, method)
+
+
+async def new_task(store: Sqlite3Store) -> str:
+    scope = {"type": "http", "method": "POST", "path": "/detect", "headers": [], "query_string": b""}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    return str(await store.new_entry("detect", Request(scope, receive)))
+
+
+async def worker_a_after_a_failed_write(db: Path) -> tuple[bool, bool]:
+    """Runs the scenario; whether worker A then (sees B's newest task, can write)."""
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker_a, Sqlite3Store(str(db)) as worker_b:
+        await worker_a._conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+        first = await new_task(worker_a)
+        # B holds the write lock (a write transaction in progress) for longer than A waits.
+        await worker_b._conn.execute("UPDATE result SET status = status WHERE task_id = ?", (first,))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await worker_a.set_status(first, ResultStatus.COMPLETED)
+        await worker_b._conn.commit()
+        await worker_a.get_status(first)  # a poll answered by A
+        newest = await new_task(worker_b)
+        try:
+            await worker_a.get_status(newest)
+            sees_newest = True
+        except KeyError:
+            sees_newest = False
+        try:
+            await new_task(worker_a)
+            can_write = True
+        except sqlite3.OperationalError:
+            can_write = False
+        return sees_newest, can_write
+
+
+def test_when_a_write_fails_then_the_unpatched_store_is_stuck(tmp_path: Path) -> None:
+    """Pins the defect in the installed BentoML: if this fails, the patch may no longer be needed."""
+    assert asyncio.run(worker_a_after_a_failed_write(tmp_path / "tasks.db")) == (False, False)
+
+
+def test_when_a_write_fails_then_the_patched_store_recovers(patched: None, tmp_path: Path) -> None:
+    assert asyncio.run(worker_a_after_a_failed_write(tmp_path / "tasks.db")) == (True, True)
+
+
+def test_when_the_lock_is_released_soon_then_the_patched_write_is_retried_and_stores_the_whole_result(
+    patched: None, tmp_path: Path
+) -> None:
+    """The result is a streamed response, which the first, failed attempt already consumed."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"instances": '
+        yield b"[]}"
+
+    async def scenario() -> tuple[ResultStatus, bytes]:
+        db = str(tmp_path / "tasks.db")
+        Sqlite3Store.init_db(db)
+        async with Sqlite3Store(db) as worker_a, Sqlite3Store(db) as worker_b:
+            await worker_a._conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+            task_id = await new_task(worker_a)
+            await worker_b._conn.execute("UPDATE result SET status = status WHERE task_id = ?", (task_id,))
+            result = StreamingResponse(body(), media_type="application/json")
+            write = asyncio.create_task(worker_a.set_result(task_id, result, ResultStatus.COMPLETED))
+            await asyncio.sleep(LOCK_WAIT_MS * 1.5 / 1000)  # A's first try has failed by now
+            await worker_b._conn.commit()
+            await write
+            row = await worker_b.get(task_id)
+            return row.status, bytes(row.result.body)
+
+    assert asyncio.run(scenario()) == (ResultStatus.COMPLETED, b'{"instances": []}')
+
+
+def test_when_installed_twice_then_writes_are_wrapped_once(patched: None) -> None:
+    wrapped = Sqlite3Store.set_result
+    task_store.install()
+    assert Sqlite3Store.set_result is wrapped
