@@ -66,7 +66,7 @@ export const descriptions: Record<string, string> = {
   REGISTERED_MODEL_NAME: 'Registered model that training registers into and the service serves.',
   MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
   BENTOML_WORKERS:
-    'BentoML worker processes. Keep 1: with more, task status calls answer 404 (see Troubleshooting).',
+    'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
   INFERENCE_THREADS: 'Torch threads per BentoML worker; 0 means cores / workers.',
 };
 
