@@ -1,8 +1,10 @@
 // The settings each component reads, taken from the schemas themselves so that these checks
-// follow every key added to them: the gateway's zod schema, the Python side's pydantic
-// Settings classes, and the native stack's schema.
+// follow every key added to them: the gateway's and the CLI's zod schemas, the Python side's
+// pydantic Settings classes, and the native stack's schema.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import type { z } from 'zod';
+import { cliEnvSchema } from '../../cli/src/lib/config.js';
 import { configSchema } from '../../gateway/src/config.js';
 import { loadStackConfig, repoRoot } from '../../scripts/stack/config.js';
 
@@ -21,15 +23,25 @@ function schemaOf(settings: Setting[]): Schema {
   return new Map(settings.map((setting) => [setting.name, setting]));
 }
 
-export function gatewaySchema(): Schema {
+/** The settings of a zod object schema: a field that parses `undefined` has a default (or none). */
+function zodSchema(shape: Record<string, z.ZodType>): Schema {
   return schemaOf(
-    Object.entries(configSchema.shape).map(([name, field]) => {
+    Object.entries(shape).map(([name, field]) => {
       const unset = field.safeParse(undefined);
       return unset.success
         ? { name, required: false, fallback: unset.data === undefined ? undefined : String(unset.data) }
         : { name, required: true };
     }),
   );
+}
+
+export function gatewaySchema(): Schema {
+  return zodSchema(configSchema.shape);
+}
+
+/** The CLI's settings (cli/src/lib/config.ts); defaults as the CLI uses them, after any transform. */
+export function cliSchema(): Schema {
+  return zodSchema(cliEnvSchema.shape);
 }
 
 /** The native stack's settings; all have defaults, so parsing an empty environment lists them. */

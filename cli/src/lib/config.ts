@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { repoRoot } from './paths.js';
 
-const cliEnvSchema = z.object({
+export const cliEnvSchema = z.object({
   MINIO_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
   MINIO_ACCESS_KEY: z.string().min(3).default('mini-streamio'),
   MINIO_SECRET_KEY: z.string().min(8).default('mini-streamio-secret'),

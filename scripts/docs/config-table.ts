@@ -1,0 +1,184 @@
+// README.md's configuration table, generated from the config schemas themselves (the readers in
+// tests/static/config-schemas.ts), so that it lists every setting with the default the code has.
+// Only the descriptions are written by hand, here; a setting without one fails the generation
+// (and tests/static/readme.test.ts), and so does a description of a setting no schema has.
+//
+//   node --import tsx scripts/docs/config-table.ts     (part of `npm run docs`)
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  cliSchema,
+  gatewaySchema,
+  pythonSchema,
+  type Schema,
+  stackSchema,
+} from '../../tests/static/config-schemas.js';
+import { repoRoot } from '../stack/config.js';
+
+/** The components with a settings schema, in the order of the table's "read by" column. */
+export const components: { label: string; schema: () => Schema }[] = [
+  { label: 'stack', schema: stackSchema },
+  { label: 'gateway', schema: gatewaySchema },
+  { label: 'Python', schema: pythonSchema },
+  { label: 'CLI', schema: cliSchema },
+];
+
+const devSecret = 'Development default: choose your own anywhere but on a laptop.';
+
+/** What each setting does. Plain ASCII, no `|`: the table is aligned the way biome formats it. */
+export const descriptions: Record<string, string> = {
+  BIND_HOST:
+    'Interface every service listens on. `0.0.0.0` opens them to the network (change the credentials first).',
+  GATEWAY_PORT: 'Port of the gateway: the detection API, Swagger UI at `/docs`, `/metrics`.',
+  BENTOML_PORT: 'Port of the BentoML service.',
+  MINIO_PORT: "Port of MinIO's S3 API; `npm start` derives `MINIO_ENDPOINT` from it.",
+  MINIO_CONSOLE_PORT: 'Port of the MinIO web console.',
+  MLFLOW_PORT:
+    'Port of the MLflow server (UI and REST API); `npm start` derives `MLFLOW_TRACKING_URI` from it.',
+  MINIO_ENDPOINT: 'URL of the S3 API of MinIO; `https://` turns TLS on.',
+  MINIO_ACCESS_KEY: `MinIO user: the root user of the MinIO that \`npm start\` runs, and every client's key. ${devSecret}`,
+  MINIO_SECRET_KEY: `MinIO password, 8 characters or more. ${devSecret}`,
+  MINIO_REGION: 'S3 region the clients sign their requests for.',
+  MLFLOW_TRACKING_URI: 'URL of the MLflow server: tracking and model registry.',
+  BENTOML_URL: 'URL of the BentoML service the gateway submits tasks to.',
+  GATEWAY_URL: 'URL of the gateway for `detect` and `evaluate` (their `--url` wins).',
+  LOG_LEVEL: 'Gateway log level: fatal, error, warn, info, debug, trace or silent.',
+  API_KEY:
+    'When set (8 characters or more), `/image/detect` requires it in the `X-API-Key` header; the CLI sends it. Unset: no key.',
+  MAX_IMAGE_BYTES: 'Largest accepted upload, in bytes (10 MiB); larger answers 413.',
+  MAX_IMAGE_PIXELS:
+    'Decompression-bomb guard: width x height above this is refused (gateway: 422 from the header alone; BentoML: task fails `image_too_large`).',
+  MAX_QUEUE_DEPTH: 'Tasks queued or processing, all gateways together, above which `POST` answers 429.',
+  RECONCILE_INTERVAL_MS: 'How often the reconciler moves pending tasks forward.',
+  TASK_TIMEOUT_MS: 'A task BentoML still reports in progress after this long is submitted again.',
+  MAX_ATTEMPTS: 'Submissions per task before it is marked `failed` with the reason.',
+  BENTOML_TIMEOUT_MS: 'Timeout of one call to BentoML; a claimed submission is abandoned after 3 of them.',
+  IMAGES_BUCKET: 'Bucket of the uploaded images.',
+  TASKS_BUCKET: 'Bucket of the task records and the pending index.',
+  MINI_STREAMIO_DATA_DIR:
+    'Local state: MinIO objects, MLflow database, BentoML home, caches, training runs and logs.',
+  MINI_STREAMIO_ALLOW_DOWNLOADS:
+    "Whether the trainer may download Ultralytics' pretrained weights (then imported into MinIO). Never probed.",
+  DATASETS_BUCKET: 'Bucket of the dataset versions.',
+  MODELS_BUCKET: 'Bucket of the registered weights and the imported base weights.',
+  MLFLOW_BUCKET: "Bucket of MLflow's artifacts (the MLflow server writes it).",
+  REGISTERED_MODEL_NAME: 'Registered model that training registers into and the service serves.',
+  MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
+  BENTOML_WORKERS:
+    'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
+  INFERENCE_THREADS: 'Torch threads per BentoML worker; 0 means cores / workers.',
+};
+
+export interface ConfigRow {
+  name: string;
+  /** The default per component that reads the setting (undefined: no default). */
+  defaults: Map<string, string | undefined>;
+  required: boolean;
+  description: string | undefined;
+}
+
+/** Every setting of every schema, in the order the schemas declare them (stack first). */
+export function collectSettings(): ConfigRow[] {
+  const rows = new Map<string, ConfigRow>();
+  for (const { label, schema } of components) {
+    for (const setting of schema().values()) {
+      const row = rows.get(setting.name) ?? {
+        name: setting.name,
+        defaults: new Map(),
+        required: false,
+        description: descriptions[setting.name],
+      };
+      row.defaults.set(label, setting.fallback === undefined ? undefined : shown(setting.fallback));
+      row.required ||= setting.required;
+      rows.set(setting.name, row);
+    }
+  }
+  return [...rows.values()];
+}
+
+/** A default as a reader should see it: no machine-specific path, one spelling per value. */
+function shown(fallback: string): string {
+  if (fallback.startsWith(repoRoot)) return `<repo>${fallback.slice(repoRoot.length)}`;
+  if (/^https?:\/\/[^/]+\/$/.test(fallback)) return fallback.slice(0, -1); // pydantic adds a '/'
+  if (fallback === 'True' || fallback === 'False') return fallback.toLowerCase(); // Python's bools
+  return fallback;
+}
+
+function defaultCell(row: ConfigRow): string {
+  if (row.required) return 'required';
+  const values = new Set(row.defaults.values());
+  const text = (value: string | undefined) => (value === undefined ? 'unset' : `\`${value}\``);
+  if (values.size === 1) return text([...values][0]);
+  return [...row.defaults].map(([label, value]) => `${text(value)} (${label})`).join(', ');
+}
+
+/** The settings that have no description, and the descriptions that name no setting. */
+export function descriptionProblems(rows: ConfigRow[]): { undescribed: string[]; unknown: string[] } {
+  const names = new Set(rows.map((r) => r.name));
+  return {
+    undescribed: rows.filter((r) => !r.description).map((r) => r.name),
+    unknown: Object.keys(descriptions).filter((name) => !names.has(name)),
+  };
+}
+
+/** The Markdown table, aligned as biome formats Markdown tables. */
+export function renderTable(rows: ConfigRow[]): string {
+  const { undescribed } = descriptionProblems(rows);
+  if (undescribed.length > 0)
+    throw new Error(`no description in scripts/docs/config-table.ts for: ${undescribed.join(', ')}`);
+  const header = ['Setting', 'Default', 'Read by', 'What it does'];
+  const body = rows.map((row) => [
+    `\`${row.name}\``,
+    defaultCell(row),
+    [...row.defaults.keys()].join(', '),
+    row.description as string,
+  ]);
+  const widths = header.map((_, i) =>
+    Math.max(3, ...[header, ...body].map((cells) => cells[i]?.length ?? 0)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => cell.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** The table of every setting of every schema; a stale description is an error too. */
+export function generateTable(): string {
+  const rows = collectSettings();
+  const { unknown } = descriptionProblems(rows);
+  if (unknown.length > 0) throw new Error(`descriptions of settings no schema has: ${unknown.join(', ')}`);
+  return renderTable(rows);
+}
+
+export const tableStart = '<!-- config-table:start -->';
+export const tableEnd = '<!-- config-table:end -->';
+
+/** The table as it stands between the markers of `readme`. */
+export function tableIn(readme: string): string {
+  const start = readme.indexOf(tableStart);
+  const end = readme.indexOf(tableEnd);
+  if (start < 0 || end < start) throw new Error(`README.md lacks ${tableStart} … ${tableEnd}`);
+  return readme.slice(start + tableStart.length, end).trim();
+}
+
+/** `readme` with `table` between the markers. */
+export function withTable(readme: string, table: string): string {
+  tableIn(readme); // the markers must be there
+  const start = readme.indexOf(tableStart) + tableStart.length;
+  return `${readme.slice(0, start)}\n\n${table}\n\n${readme.slice(readme.indexOf(tableEnd))}`;
+}
+
+export const readmePath = path.join(repoRoot, 'README.md');
+
+function main(): void {
+  const readme = fs.readFileSync(readmePath, 'utf8');
+  const updated = withTable(readme, generateTable());
+  if (updated === readme) {
+    console.log('README.md: configuration table is up to date');
+    return;
+  }
+  fs.writeFileSync(readmePath, updated);
+  console.log('README.md: configuration table regenerated');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
