@@ -189,6 +189,17 @@ describe('when BentoML is down or forgets tasks', () => {
     expect(fake.submissionsOf(image)).toBe(2);
   });
 
+  it('when BentoML answers every submission with a server error, then the task fails after MAX_ATTEMPTS', async () => {
+    const fake = new FakeInference();
+    fake.failingSubmissions = true;
+    const g = await gateway({ MAX_ATTEMPTS: '2' }, fake);
+    const image = distinctImage();
+    const failed = await waitFor(g, (await post(g, image)).body.task_id, 'failed');
+    expect(failed.body.error.code).toBe('inference_failed');
+    expect(failed.body.error.message).toMatch(/gave up after 2 attempts: .*refused the submission/);
+    expect(fake.submissionsOf(image)).toBe(2);
+  });
+
   it('when BentoML keeps a task in progress past TASK_TIMEOUT_MS, then it is re-submitted, and failed when attempts run out', async () => {
     const fake = new FakeInference();
     fake.behaviour = 'hold';

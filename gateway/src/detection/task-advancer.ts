@@ -157,6 +157,11 @@ export class TaskAdvancer {
         const error = { code: 'inference_rejected', message: err.message };
         return this.save(task, fail(record, error, this.clock()));
       }
+      // A server error from a live BentoML uses up the attempt, so a submission it keeps refusing
+      // ends failed instead of being claimed and released forever (seen: a worker whose task store
+      // answered 500 to every submit).
+      if (err instanceof UpstreamError && err.status === 502)
+        return this.retryTask(task, 'failed', `the inference service refused the submission: ${err.message}`);
       if (err instanceof UpstreamError) {
         this.readiness = { ready: false, at: Date.now() };
         this.options.log.warn({ task_id: record.task_id, err: err.message }, 'submission postponed');

@@ -35,6 +35,8 @@ export class FakeInference implements InferenceClient {
   noModelAnswers = 0;
   /** While true, submissions are refused as invalid input (4xx). */
   rejecting = false;
+  /** While true, submissions fail with a server error (5xx) although the server is up and ready. */
+  failingSubmissions = false;
   readonly submissions: Submission[] = [];
   private readonly tasks = new Map<string, FakeTask>();
   private nextId = 1;
@@ -51,6 +53,14 @@ export class FakeInference implements InferenceClient {
   async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
     this.assertUp();
     if (this.rejecting) throw new InferenceRejectedError('the fake refuses this image');
+    if (this.failingSubmissions) {
+      this.submissions.push({ inferenceTaskId: '', image: image.bytes, params });
+      throw new UpstreamError(
+        'inference_bad_response',
+        'BentoML answered submit with 500 database is locked',
+        502,
+      );
+    }
     const inferenceTaskId = `fake-${this.nextId++}`;
     this.tasks.set(inferenceTaskId, { image, params, status: 'in_progress' });
     this.submissions.push({ inferenceTaskId, image: image.bytes, params });
