@@ -316,6 +316,11 @@ async function startStack(): Promise<TestStack> {
 
 async function main(): Promise<void> {
   const stack = args['start-stack'] ? await startStack() : undefined;
+  // Interrupted (Ctrl-C, a timeout): the services it started go too.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    });
   try {
     await run(stack);
   } finally {
