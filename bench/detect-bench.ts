@@ -143,6 +143,11 @@ async function run(stack: TestStack | undefined): Promise<void> {
     // The same POSTs as the gateway timed them (its /metrics histogram): where the client's figures
     // are worse, the time went to the client or the network stack, not to the gateway.
     post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
+    // A POST waits behind whatever else the gateway's one thread is doing (the reconciler's rounds).
+    gateway_event_loop_delay_ms_during_stream: {
+      worst_p99: round(Math.max(...duringStream.map((s) => s.loopDelayP99Ms))),
+      max: round(Math.max(...duringStream.map((s) => s.loopDelayMaxMs))),
+    },
     min_queue_depth_during_stream: Math.min(...duringStream.map((s) => s.queueDepth)),
     gateway_peak_rss_mib: round(Math.max(...samples.map((s) => s.rssBytes)) / 2 ** 20),
     cpu_seconds: cpuUsed,
@@ -254,6 +259,9 @@ interface Sample {
   at: number;
   rssBytes: number;
   queueDepth: number;
+  /** The gateway's event-loop delay since the previous scrape (prom-client resets it on each). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 async function scrape(): Promise<Sample> {
@@ -263,6 +271,8 @@ async function scrape(): Promise<Sample> {
     at: Date.now(),
     rssBytes: metric('process_resident_memory_bytes'),
     queueDepth: metric('detection_queue_depth'),
+    loopDelayP99Ms: metric('nodejs_eventloop_lag_p99_seconds') * 1000,
+    loopDelayMaxMs: metric('nodejs_eventloop_lag_max_seconds') * 1000,
   };
 }
 
