@@ -82,7 +82,7 @@ def served_version(bento: BentoProcess) -> str | None:
 def served(
     start_bento: Callable[..., BentoProcess], settings: Settings, tiny_model: TinyModel
 ) -> BentoProcess:
-    """A service started after its model was registered, with the default two workers."""
+    """A service started after its model was registered, with the default number of workers."""
     name = f"served-{uuid.uuid4().hex[:8]}"
     register(settings, tiny_model, name)
     bento = start_bento(REGISTERED_MODEL_NAME=name)
