@@ -12,11 +12,11 @@
 //      and images per CPU-second of the whole stack against the baseline's: a ratio that other
 //      work on a shared machine does not skew, unlike the wall-clock one.
 //
-//   node --import tsx bench/detect-bench.ts [--start-stack [--nice-bento N]] [--images DIR] [--rate 10]
+//   node --import tsx bench/detect-bench.ts [--start-stack] [--images DIR] [--rate 10]
 //                                           [--seconds 15] [--baseline 100] [--json FILE]
 //
-// --nice-bento N lowers BentoML's CPU priority (an experiment: inference is throughput work,
-// the gateway and MinIO answer requests, so a deployment may want them to win the CPU).
+// With --start-stack the services take their settings from this environment as `npm start` does,
+// e.g. BENTOML_WORKERS=1 or INFERENCE_NICE=0 to compare with the defaults.
 //
 // Against the stack that GATEWAY_URL, BENTOML_URL, MLFLOW_TRACKING_URI and MINIO_ENDPOINT name
 // (default: `npm run up`'s), or, with --start-stack, against a fresh stack on free ports serving a
@@ -41,7 +41,6 @@ const { values: args } = parseArgs({
     imgsz: { type: 'string', default: '416' },
     json: { type: 'string' },
     'start-stack': { type: 'boolean', default: false },
-    'nice-bento': { type: 'string' },
   },
 });
 let gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
@@ -341,13 +340,6 @@ async function startStack(): Promise<TestStack> {
   } catch (err) {
     await stack.stop();
     throw err;
-  }
-  if (args['nice-bento']) {
-    const bento = stack.supervisor.processGroups()[2] as number;
-    // Linux priorities are per thread: every thread of every process (torch's included).
-    for (const pid of processTree(bento, processTable()))
-      for (const tid of fs.readdirSync(`/proc/${pid}/task`))
-        os.setPriority(Number(tid), Number(args['nice-bento']));
   }
   Object.assign(process.env, stack.env);
   gatewayUrl = stack.env.GATEWAY_URL;

@@ -1,8 +1,12 @@
 """BentoML's SQLite task store with two connections on one file, as two workers use it.
 
-The scenario: worker A's write fails because worker B holds the write lock too long; A then reads
-(a status poll) while B keeps accepting tasks. Unpatched, A is stuck from then on: it cannot see B's
-tasks and cannot write. mini_streamio.serving.task_store must leave A healthy.
+Two scenarios, each against the installed BentoML, unpatched and patched by
+mini_streamio.serving.task_store:
+- worker A's write fails because worker B holds the write lock too long; A then reads (a status
+  poll) while B keeps accepting tasks. Unpatched, A is stuck from then on: it cannot see B's tasks
+  and cannot write.
+- worker A writes while one of its own status polls is half done and B has committed since the
+  poll began. Unpatched, SQLite refuses A's write at once.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
 
 
 @pytest.fixture
-def patched() -> Iterator[None]:
-    originals = {name: getattr(Sqlite3Store, name) for name in task_store.WRITE_METHODS}
-    task_store.install()
+def restore_store() -> Iterator[None]:
+    names = task_store.READ_METHODS + task_store.WRITE_METHODS
+    originals = {name: getattr(Sqlite3Store, name) for name in names}
     yield
     for name, method in originals.items():
         setattr(Sqlite3Store, name, method)
+
+
+@pytest.fixture
+def patched(restore_store: None) -> Iterator[None]:
+    task_store.install()
+    yield
 
 
 async def new_task(store: Sqlite3Store) -> str:
@@ -106,3 +116,49 @@ def test_when_installed_twice_then_writes_are_wrapped_once(patched: None) -> Non
     wrapped = Sqlite3Store.set_result
     task_store.install()
     assert Sqlite3Store.set_result is wrapped
+
+
+READ_HELD_S = 1.0  # longer than the patched write's back-off (0.75 s): retrying alone cannot win
+
+
+async def write_during_own_read(db: Path, install_patch: bool) -> bool:
+    """Whether A's write succeeds while A's status poll is between its SELECT and its fetch."""
+    poll_started, poll_may_finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_get_status(store: Sqlite3Store, task_id: str) -> object:
+        # BentoML's get_status with a pause where a real poll yields to the event loop.
+        cursor = await store._conn.execute("SELECT status FROM result WHERE task_id = ?", (task_id,))
+        poll_started.set()
+        await poll_may_finish.wait()
+        return await cursor.fetchone()
+
+    Sqlite3Store.get_status = slow_get_status
+    if install_patch:
+        task_store.install()
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker_a, Sqlite3Store(str(db)) as worker_b:
+        task_id = await new_task(worker_a)
+        poll = asyncio.create_task(worker_a.get_status(task_id))
+        await poll_started.wait()
+        await new_task(worker_b)  # B commits while A's poll holds its snapshot
+        write = asyncio.create_task(worker_a.set_status(task_id, ResultStatus.COMPLETED))
+        await asyncio.sleep(READ_HELD_S)
+        poll_may_finish.set()
+        await poll
+        try:
+            await write
+        except sqlite3.OperationalError:
+            return False
+        return True
+
+
+def test_when_a_write_meets_a_half_done_poll_then_the_unpatched_store_refuses_it(
+    restore_store: None, tmp_path: Path
+) -> None:
+    assert asyncio.run(write_during_own_read(tmp_path / "tasks.db", install_patch=False)) is False
+
+
+def test_when_a_write_meets_a_half_done_poll_then_the_patched_store_waits_for_the_poll(
+    restore_store: None, tmp_path: Path
+) -> None:
+    assert asyncio.run(write_during_own_read(tmp_path / "tasks.db", install_patch=True)) is True

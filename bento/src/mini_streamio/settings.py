@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # BentoML with two until the gateway's timeout re-submitted it, a cause not yet found: opt in.
     bentoml_workers: int = Field(default=1, ge=1)
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0 = cores / workers
+    # Workers run at this nice value so that requests (gateway, MinIO) are not queued behind
+    # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
+    inference_nice: int = Field(default=10, ge=0, le=19)
 
     @property
     def minio_secure(self) -> bool:

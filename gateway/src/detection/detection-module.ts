@@ -45,8 +45,10 @@ export function createDetectionModule(
   log: Logger,
 ): DetectionModule {
   const repo = new TaskRepository(store, settings.buckets);
-  // The pending index is listed every few rounds; the cache and local counts fill the gaps.
-  const listEveryMs = Math.max(5 * settings.reconcileIntervalMs, 500);
+  // The pending index is listed every ten rounds; the cache and local counts fill the gaps. A
+  // listing costs event-loop time in proportion to the queue (XML of every marker), which POSTs
+  // wait for: with the queue hundreds deep, listing every few rounds was the tail of their latency.
+  const listEveryMs = Math.max(10 * settings.reconcileIntervalMs, 1_000);
   const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, listEveryMs, (depth) =>
     events.queueDepth(depth),
   );

@@ -75,6 +75,7 @@ logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
 from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
 from mini_streamio.serving import task_store  # noqa: E402
+from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
 
 task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
 
@@ -88,6 +89,7 @@ class Detection:
     def __init__(self) -> None:
         import torch
 
+        lower_cpu_priority(settings.inference_nice)  # before torch starts its threads: they inherit it
         # Each worker runs one inference at a time; more torch threads than cores per worker only
         # make the workers fight (measured: docs/BENCHMARKS.md).
         cores = len(os.sched_getaffinity(0))

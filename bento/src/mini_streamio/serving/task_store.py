@@ -1,18 +1,24 @@
-"""Makes BentoML's SQLite task store survive a failed write, which it does not in BentoML 1.4.40.
+"""Makes BentoML's SQLite task store safe for two workers, which it is not in BentoML 1.4.40.
 
-The store (`_bentoml_impl.tasks.result.Sqlite3Store`, one connection per worker, shared file) writes
-in Python's implicit transactions and never rolls back. When a write fails, e.g. "database is
-locked" because another worker held the write lock past the 5 s busy timeout under load, the
-transaction stays open; the worker's next read then pins a snapshot inside it, and from then on the
-worker answers /status and /get from that snapshot (404 for every newer task) and every write it
-tries fails at once with "database is locked" (the snapshot is stale). With two workers this
-happened within minutes of a benchmark (168 of 615 tasks lost, the submissions on that worker
-refused with 500 for as long as it ran).
+The store (`_bentoml_impl.tasks.result.Sqlite3Store`, one aiosqlite connection per worker, one
+shared file in WAL mode) has two defects that show once two workers share the file:
 
-`install()` wraps the store's writes: a failed write is rolled back, so no transaction outlives it,
-and tried again a few times before the error reaches BentoML (which then logs the task as failed, as
-before). It patches the class in place, so it must run before the server creates its store: at
-service import. tests/test_task_store.py reproduces the failure against the installed class.
+1. A failed write is never rolled back. When a write fails ("database is locked"), its transaction
+   stays open; the worker's next read then pins a snapshot inside it, and from then on the worker
+   answers /status and /get from that snapshot (404 for every newer task) and every write it tries
+   fails at once. A benchmark with two workers lost 168 of 615 tasks this way.
+2. Calls on one connection interleave. A status poll runs its SELECT and fetches the row in two
+   separate hops to the connection's thread; a write of the same worker that runs in between finds
+   a read transaction open, and if the other worker has committed since it began, SQLite refuses the
+   write at once with "database is locked" (SQLITE_BUSY_SNAPSHOT: no busy timeout is waited). A
+   refused `set_result` leaves the task in_progress for good: the gateway re-submits it only after
+   its task timeout (one task of a 200-task burst stalled 60 s this way in CI).
+
+`install()` wraps the store's methods: each call holds the worker's connection to itself (a lock),
+so no read is open while a write runs; a failed write is rolled back and tried again with back-off
+before the error reaches BentoML (which then logs the task as failed, as before). It patches the
+class in place, so it must run before the server creates its store: at service import.
+tests/test_task_store.py reproduces both defects against the installed class.
 """
 
 from __future__ import annotations
@@ -30,39 +36,59 @@ from starlette.responses import Response
 
 log = logging.getLogger(__name__)
 
+READ_METHODS = ("get_status", "get")
 WRITE_METHODS = ("new_entry", "set_status", "set_result")
-ATTEMPTS = 3
-RETRY_DELAY_S = 0.05
+ATTEMPTS = 5
+FIRST_RETRY_DELAY_S = 0.05  # doubled on every retry: 0.75 s of back-off in all
 
-Write = Callable[..., Awaitable[Any]]
+Method = Callable[..., Awaitable[Any]]
 
 
 def install() -> None:
-    """Wraps the store's write methods once (idempotent)."""
-    for name in WRITE_METHODS:
-        write = getattr(Sqlite3Store, name)
-        if not getattr(write, "_rolls_back", False):
-            setattr(Sqlite3Store, name, _rolling_back(write))
+    """Wraps the store's methods once (idempotent)."""
+    for name in READ_METHODS + WRITE_METHODS:
+        method = getattr(Sqlite3Store, name)
+        if not getattr(method, "_patched", False):
+            wrap = _retried_write if name in WRITE_METHODS else _alone
+            setattr(Sqlite3Store, name, wrap(method))
 
 
-def _rolling_back(write: Write) -> Write:
+def _connection_lock(store: Sqlite3Store) -> asyncio.Lock:
+    lock: asyncio.Lock | None = getattr(store, "_call_lock", None)
+    if lock is None:
+        lock = store._call_lock = asyncio.Lock()
+    return lock
+
+
+def _alone(read: Method) -> Method:
+    @functools.wraps(read)
+    async def wrapper(store: Sqlite3Store, *args: Any) -> Any:
+        async with _connection_lock(store):
+            return await read(store, *args)
+
+    wrapper._patched = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _retried_write(write: Method) -> Method:
     @functools.wraps(write)
     async def wrapper(store: Sqlite3Store, *args: Any) -> Any:
         args = await _replayable(args)
         for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return await write(store, *args)
-            except sqlite3.OperationalError as error:
-                await store._conn.rollback()  # no transaction, and no snapshot, outlives a failure
-                log.warning(
-                    "task store %s failed (attempt %d of %d): %s", write.__name__, attempt, ATTEMPTS, error
-                )
-                if attempt == ATTEMPTS:
-                    raise
-                await asyncio.sleep(RETRY_DELAY_S * attempt)
+            async with _connection_lock(store):
+                try:
+                    return await write(store, *args)
+                except sqlite3.OperationalError as error:
+                    await store._conn.rollback()  # no transaction, and no snapshot, outlives a failure
+                    name = write.__name__
+                    log.warning("task store %s failed (attempt %d of %d): %s", name, attempt, ATTEMPTS, error)
+                    if attempt == ATTEMPTS:
+                        raise
+            # Outside the lock: the worker's polls go on while this write waits for its next try.
+            await asyncio.sleep(FIRST_RETRY_DELAY_S * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    wrapper._rolls_back = True  # type: ignore[attr-defined]
+    wrapper._patched = True  # type: ignore[attr-defined]
     return wrapper
 
 
