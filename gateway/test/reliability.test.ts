@@ -8,6 +8,7 @@ import { FakeInference } from './support/fake-inference.js';
 import {
   eventually,
   objectKeys,
+  RefusingStore,
   type RunningGateway,
   startGateway,
   startMinio,
@@ -98,6 +99,71 @@ describe('when MinIO is unreachable', () => {
     await new Promise((r) => setTimeout(r, 500)); // reconciler rounds fail meanwhile
     await stack.restart('minio');
     await waitFor(g, accepted.body.task_id, 'completed');
+  });
+});
+
+describe('when MinIO refuses one of the writes of a POST', () => {
+  const cases = [
+    { refused: 'the image', bucket: 'images', key: '', idempotencyKey: undefined },
+    { refused: 'the pending marker', bucket: 'tasks', key: 'pending/', idempotencyKey: undefined },
+    { refused: 'the record', bucket: 'tasks', key: 'records/', idempotencyKey: undefined },
+    { refused: 'the image of a keyed task', bucket: 'images', key: '', idempotencyKey: 'key-1' },
+    { refused: 'the record of a keyed task', bucket: 'tasks', key: 'records/', idempotencyKey: 'key-2' },
+  ];
+  it.each(cases)(
+    'when it refuses $refused, then POST answers 503 and nothing of the task stays',
+    async (c) => {
+      const buckets = {
+        IMAGES_BUCKET: `images-refused-${unique}`,
+        TASKS_BUCKET: `tasks-refused-${unique++}`,
+      };
+      const config = testConfig(stack, buckets);
+      const bucket = c.bucket === 'images' ? buckets.IMAGES_BUCKET : buckets.TASKS_BUCKET;
+      const store = new RefusingStore(config, (b, k) => b === bucket && k.startsWith(c.key));
+      const g = await startGateway(config, { store });
+      started.push(g);
+      let req = request(g.url).post('/image/detect').attach('image', distinctImage(), 'shape.png');
+      if (c.idempotencyKey) req = req.set('Idempotency-Key', c.idempotencyKey);
+      const res = await checked(req);
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('storage_unavailable');
+      const client = storageClient(config);
+      expect(await objectKeys(client, buckets.IMAGES_BUCKET)).toEqual([]);
+      expect(await objectKeys(client, buckets.TASKS_BUCKET)).toEqual([]);
+    },
+  );
+});
+
+describe('the order of the writes of a POST', () => {
+  it('when the task has an Idempotency-Key, then its record is written only after its image', async () => {
+    const config = testConfig(stack, { IMAGES_BUCKET: 'images-order', TASKS_BUCKET: 'tasks-order' });
+    const store = new RefusingStore(
+      config,
+      () => false,
+      (bucket) => bucket === 'images-order',
+    );
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const g = await startGateway(config, { store });
+    started.push(g);
+    const posting = checked(
+      request(g.url)
+        .post('/image/detect')
+        .set('Idempotency-Key', 'ordered')
+        .attach('image', distinctImage(), 'a.png'),
+    );
+    const client = storageClient(config);
+    // The marker goes with the image: once it is there, an unordered POST would have its record too.
+    const marker = await eventually(async () => {
+      const keys = await objectKeys(client, 'tasks-order');
+      return keys.find((k) => k.startsWith('pending/'));
+    }, 'the pending marker');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await objectKeys(client, 'tasks-order')).toEqual([marker]);
+    release();
+    expect((await posting).status).toBe(202);
   });
 });
 

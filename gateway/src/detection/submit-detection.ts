@@ -52,7 +52,8 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
   });
   let created: Awaited<ReturnType<typeof ctx.repo.create>>;
   try {
-    created = await ctx.repo.create(record, input.image);
+    // A keyed task can be asked for again before this answers: its record must come last.
+    created = await ctx.repo.create(record, input.image, { ordered: Boolean(input.idempotencyKey) });
   } catch (err) {
     // The same Idempotency-Key raced with us and won: answer with its task.
     const winner = err instanceof TaskExistsError ? await ctx.repo.read(taskId) : undefined;

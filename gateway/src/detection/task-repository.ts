@@ -5,9 +5,7 @@
 //   <tasks bucket>/pending/<task id>          empty marker while the task is queued or processing
 //
 // The pending markers are the queue: the reconciler lists them instead of every record ever
-// written, and their count is the queue depth. Writes are ordered so that a crash leaves at
-// most a marker without a record (removed by the reconciler after a grace period), never a
-// record the reconciler cannot find.
+// written, and their count is the queue depth. See create() for the order of the writes.
 import { type ObjectStore, WriteConflictError } from '../storage/object-store.js';
 import { type TaskRecord, taskRecordSchema } from './dto.js';
 
@@ -42,25 +40,41 @@ export class TaskRepository {
   ) {}
 
   /**
-   * Stores image, pending marker and record (the record last, only if none exists).
-   * Rejects with TaskExistsError when a record with this id is already there.
+   * Stores image, pending marker and record; rejects with TaskExistsError when a record with this
+   * id is already there (the same Idempotency-Key).
+   *
+   * `ordered` (tasks named by an Idempotency-Key): the record goes last, once image and marker are
+   * durable, so a crash leaves at most a marker without a record (the reconciler removes it after a
+   * grace period) and a replay of the key never finds a record without its image. Otherwise (a fresh
+   * random id, which no one can name before this answers) all three go at once: one round trip to
+   * MinIO instead of two, which is most of a POST's latency. If one of them fails, the others are
+   * removed again. Should that fail too (MinIO failing between two writes of one request), what can
+   * stay is a record no client was told about: failed by the reconciler (image_missing) when its
+   * image is gone, or, without its marker, never listed and never worked on.
    */
-  async create(record: TaskRecord, image: Buffer): Promise<Versioned> {
+  async create(record: TaskRecord, image: Buffer, { ordered }: { ordered: boolean }): Promise<Versioned> {
     const { images, tasks } = this.buckets;
-    const writes = await Promise.allSettled([
+    const putImage = () =>
       // An image is never replaced: a replay with the same Idempotency-Key keeps the first upload.
       this.store
         .put(images, record.image.key, image, { contentType: record.image.content_type, ifNoneMatch: '*' })
-        .catch(ignoreConflict),
-      this.store.put(tasks, pendingKey(record.task_id), Buffer.alloc(0)),
-    ]);
-    try {
-      for (const write of writes) if (write.status === 'rejected') throw write.reason;
-      const etag = await this.store.put(tasks, recordKey(record.task_id), serialize(record), {
+        .catch(ignoreConflict);
+    const putMarker = () => this.store.put(tasks, pendingKey(record.task_id), Buffer.alloc(0));
+    const putRecord = () =>
+      this.store.put(tasks, recordKey(record.task_id), serialize(record), {
         contentType: 'application/json',
         ifNoneMatch: '*',
       });
-      return { record, etag };
+    try {
+      if (ordered) {
+        throwFirstFailure(await Promise.allSettled([putImage(), putMarker()]));
+        return { record, etag: await putRecord() };
+      }
+      const [recordWrite, ...others] = await Promise.allSettled([putRecord(), putImage(), putMarker()]);
+      if (recordWrite.status === 'fulfilled' && others.some((w) => w.status === 'rejected'))
+        await this.store.remove(tasks, recordKey(record.task_id)).catch(() => {});
+      throwFirstFailure([recordWrite, ...others]);
+      return { record, etag: (recordWrite as PromiseFulfilledResult<string>).value };
     } catch (err) {
       if (err instanceof WriteConflictError) throw new TaskExistsError(`task ${record.task_id} exists`);
       // Best effort: MinIO may be the thing that failed; the reconciler removes what stays.
@@ -116,6 +130,10 @@ export const imageKey = (taskId: string) => taskId;
 
 function serialize(record: TaskRecord): Buffer {
   return Buffer.from(JSON.stringify(record));
+}
+
+function throwFirstFailure(writes: PromiseSettledResult<unknown>[]): void {
+  for (const write of writes) if (write.status === 'rejected') throw write.reason;
 }
 
 function ignoreConflict(err: unknown): string {

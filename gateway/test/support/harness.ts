@@ -6,7 +6,9 @@ import { pino } from 'pino';
 import { startTestStack, type TestStack } from '../../../scripts/stack/test-stack.js';
 import { composeGateway, type Gateway } from '../../src/compose.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { minioClient } from '../../src/storage/minio-store.js';
+import { UpstreamError } from '../../src/http/errors.js';
+import { MinioStore, minioClient } from '../../src/storage/minio-store.js';
+import type { ObjectStore, PutOptions } from '../../src/storage/object-store.js';
 import { FakeInference } from './fake-inference.js';
 
 export interface RunningGateway {
@@ -33,6 +35,8 @@ export function testConfig(stack: TestStack, overrides: Record<string, string> =
 
 export interface GatewayOptions {
   inference?: FakeInference;
+  /** Instead of the MinIO adapter over the stack's MinIO (e.g. one that fails some writes). */
+  store?: ObjectStore;
   /** Run the reconciler loop (off by default: tests then drive rounds with runOnce). */
   reconcile?: boolean;
 }
@@ -41,6 +45,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const inference = options.inference ?? new FakeInference();
   const gateway = composeGateway(config, {
     inference,
+    store: options.store,
     validateResponses: true,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
   });
@@ -86,5 +91,37 @@ export async function eventually<T>(
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The MinIO adapter over the stack's MinIO, except that PUTs `refused` picks fail as MinIO's would
+ * and PUTs `held` picks wait for `hold`.
+ */
+export class RefusingStore implements ObjectStore {
+  private readonly real: MinioStore;
+
+  /** While set, PUTs `held` picks wait for it before they go to MinIO. */
+  hold: Promise<void> | undefined;
+
+  constructor(
+    config: Config,
+    private readonly refused: (bucket: string, key: string) => boolean,
+    private readonly held: (bucket: string, key: string) => boolean = () => false,
+  ) {
+    this.real = new MinioStore(minioClient(config), [config.IMAGES_BUCKET, config.TASKS_BUCKET]);
+  }
+
+  ping = () => this.real.ping();
+  get = (bucket: string, key: string) => this.real.get(bucket, key);
+  exists = (bucket: string, key: string) => this.real.exists(bucket, key);
+  remove = (bucket: string, key: string) => this.real.remove(bucket, key);
+  list = (bucket: string, prefix: string, limit: number) => this.real.list(bucket, prefix, limit);
+
+  async put(bucket: string, key: string, body: Buffer, options?: PutOptions): Promise<string> {
+    if (this.held(bucket, key)) await this.hold;
+    if (this.refused(bucket, key))
+      throw new UpstreamError('storage_unavailable', `object storage refused ${bucket}/${key} (test)`);
+    return this.real.put(bucket, key, body, options);
   }
 }
