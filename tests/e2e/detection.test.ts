@@ -38,8 +38,8 @@ beforeAll(async () => {
       TASK_TIMEOUT_MS: '60000',
       RECONCILE_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
-      // BENTOML_WORKERS stays at its default: the retry checks below catch any task BentoML loses
-      // or stalls (TASK_TIMEOUT_MS) under it.
+      // BENTOML_WORKERS stays at its default (two): the retry checks below catch any task BentoML
+      // loses or stalls (TASK_TIMEOUT_MS) under it.
     },
   });
   await cli(['model', 'bootstrap', '--json'], stack.env);

@@ -44,10 +44,10 @@ class Settings(BaseSettings):
     # (docs/BENCHMARKS.md, "Inference batching").
     model_poll_interval_s: float = Field(default=10.0, gt=0)
     max_image_pixels: int = Field(default=50_000_000, ge=1)
-    # One by default. Two overlap BentoML's request handling with inference (throughput ratio 0.83-1.02
-    # against 0.74, docs/BENCHMARKS.md) and need serving.task_store, but in one CI run a task stalled in
-    # BentoML with two until the gateway's timeout re-submitted it, a cause not yet found: opt in.
-    bentoml_workers: int = Field(default=1, ge=1)
+    # Two overlap BentoML's request handling with inference (throughput ratio about 0.8-1.0 against
+    # 0.6-0.8 with one on 2 cores, docs/BENCHMARKS.md); they need serving.task_store. Each holds the
+    # model: about 850 MiB.
+    bentoml_workers: int = Field(default=2, ge=1)
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0 = cores / workers
     # Workers run at this nice value so that requests (gateway, MinIO) are not queued behind
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).

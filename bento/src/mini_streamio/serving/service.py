@@ -6,10 +6,11 @@ version it still starts, /readyz answers 503 and the registry is polled every MO
 seconds (default 10); when the alias moves, the new version is loaded and swapped in while in-flight
 tasks finish on the old one.
 
-Workers: BENTOML_WORKERS processes (default 1; see settings.py for 2), each with its own model and
-alias watcher, so during an alias move the workers switch within one poll interval of each other.
-They share one SQLite task store, which BentoML 1.4.40 leaves stuck after a failed write (404s and
-"database is locked" on that worker for good); serving.task_store fixes that and is installed below.
+Workers: BENTOML_WORKERS processes (default 2, see settings.py), each with its own model and alias
+watcher, so during an alias move the workers switch within one poll interval of each other, and each
+at nice INFERENCE_NICE (serving/priority.py). They share one SQLite task store, which BentoML 1.4.40
+gets wrong with more than one worker (stuck after a failed write; writes refused between a poll's
+SELECT and its fetch); serving.task_store fixes both and is installed below.
 A worker runs one detection at a time (BentoML runs sync APIs on a one-thread limiter) with
 INFERENCE_THREADS torch threads (default: cores / workers). No adaptive batching: on CPU it gains at
 most ~10 % in the model, and in BentoML 1.4.40 every batching set-up needs a service-to-service call
