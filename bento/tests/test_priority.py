@@ -28,14 +28,16 @@ CHILD = textwrap.dedent(
     thread = threading.Thread(target=other_thread, daemon=True)
     thread.start()
     started.wait()
-    lower_cpu_priority(int(sys.argv[1]))
+    lower_cpu_priority(int(sys.argv[1]), sys.argv[2] == "idle")
     late = []
-    later = threading.Thread(target=lambda: late.append(os.getpriority(os.PRIO_PROCESS, 0)))
+    later = threading.Thread(
+        target=lambda: late.append([os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)])
+    )
     later.start()
     later.join()
     def priority(tid):
         try:
-            return os.getpriority(os.PRIO_PROCESS, tid)
+            return [os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)]
         except ProcessLookupError:  # `later`, gone from /proc a moment after join()
             return None
     found = [priority(int(tid)) for tid in os.listdir("/proc/self/task")]
@@ -50,9 +52,9 @@ CHILD = textwrap.dedent(
 )
 
 
-def run_child(nice: int, own_session: bool = True) -> dict[str, object]:
+def run_child(nice: int, own_session: bool = True, idle: bool = False) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(nice)],
+        [sys.executable, "-c", CHILD, str(nice), "idle" if idle else "normal"],
         capture_output=True, text=True, check=True, start_new_session=own_session, timeout=60,
     )  # fmt: skip
     return dict(json.loads(out.stdout))
@@ -61,12 +63,21 @@ def run_child(nice: int, own_session: bool = True) -> dict[str, object]:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_when_lowered_then_every_thread_and_the_autogroup_run_at_that_nice_value() -> None:
     child = run_child(7)
-    base = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = [max(os.getpriority(os.PRIO_PROCESS, 0), 7), os.sched_getscheduler(0)]
     threads = list(child["threads"])  # type: ignore[call-overload]
-    assert len(threads) >= 2 and set(threads) == {max(base, 7)}
-    assert child["thread_started_later"] == max(base, 7)
+    assert len(threads) >= 2 and all(t == expected for t in threads)
+    assert child["thread_started_later"] == expected
     if child["autogroup"] is not None:  # kernels without autogroup have no such file
         assert str(child["autogroup"]).split()[-1] == "7"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="needs Linux scheduling policies")
+def test_when_idle_then_every_thread_runs_under_sched_idle_and_later_ones_too() -> None:
+    child = run_child(7, idle=True)
+    expected = [max(os.getpriority(os.PRIO_PROCESS, 0), 7), os.SCHED_IDLE]
+    threads = list(child["threads"])  # type: ignore[call-overload]
+    assert len(threads) >= 2 and all(t == expected for t in threads)
+    assert child["thread_started_later"] == expected
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="needs a kernel with autogroup")
@@ -79,9 +90,9 @@ def test_when_the_session_is_not_its_own_then_its_autogroup_is_left_alone() -> N
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_when_nice_is_zero_then_nothing_changes() -> None:
     child = run_child(0)
-    base = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = [os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)]
     threads = list(child["threads"])  # type: ignore[call-overload]
-    assert len(threads) >= 2 and set(threads) == {base}
+    assert len(threads) >= 2 and all(t == expected for t in threads)
 
 
 def test_when_the_autogroup_cannot_be_written_then_it_warns_and_goes_on(
@@ -92,5 +103,5 @@ def test_when_the_autogroup_cannot_be_written_then_it_warns_and_goes_on(
     proc = tmp_path / "proc"
     (proc / "task").mkdir(parents=True)  # no threads listed: only the autogroup is touched
     (proc / "autogroup").mkdir()  # writing to a directory fails like a read-only file
-    lower_cpu_priority(5, proc)
+    lower_cpu_priority(5, proc=proc)
     assert "could not lower the autogroup" in caplog.text

@@ -67,6 +67,8 @@ export const descriptions: Record<string, string> = {
   MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
   BENTOML_WORKERS: 'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
   INFERENCE_THREADS: 'Torch threads per BentoML worker; 0 means cores / workers.',
+  INFERENCE_SCHED_IDLE:
+    'Run the BentoML workers under the SCHED_IDLE policy (Linux): any request work preempts inference at once. false leaves only INFERENCE_NICE.',
   INFERENCE_NICE:
     'Nice value of the BentoML workers (and of their autogroup), so requests are not queued behind inference on shared cores; 0 leaves the priority alone.',
 };

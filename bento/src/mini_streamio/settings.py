@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # Workers run at this nice value so that requests (gateway, MinIO) are not queued behind
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
     inference_nice: int = Field(default=10, ge=0, le=19)
+    inference_sched_idle: bool = True  # and run under SCHED_IDLE: preempted whenever a request needs a core
 
     @property
     def minio_secure(self) -> bool:

@@ -90,7 +90,8 @@ class Detection:
     def __init__(self) -> None:
         import torch
 
-        lower_cpu_priority(settings.inference_nice)  # before torch starts its threads: they inherit it
+        # Before torch starts its threads: they inherit it.
+        lower_cpu_priority(settings.inference_nice, settings.inference_sched_idle)
         # Each worker runs one inference at a time; more torch threads than cores per worker only
         # make the workers fight (measured: docs/BENCHMARKS.md).
         cores = len(os.sched_getaffinity(0))
