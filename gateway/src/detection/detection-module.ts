@@ -49,7 +49,9 @@ export function createDetectionModule(
   // listing costs event-loop time in proportion to the queue (XML of every marker), which POSTs
   // wait for: with the queue hundreds deep, listing every few rounds was the tail of their latency.
   const listEveryMs = Math.max(10 * settings.reconcileIntervalMs, 1_000);
-  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, listEveryMs, (depth) =>
+  // The reconciler's listings keep the count fresh; a POST lists only if they stop (twice the
+  // interval), rather than a second listing racing the reconciler's each time the count ages.
+  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, 2 * listEveryMs, (depth) =>
     events.queueDepth(depth),
   );
   // The advancer tells the reconciler (built after it, as it needs the advancer) what finished.
