@@ -7,8 +7,8 @@ inference's priority does not cost it throughput either, as the CPU it leaves is
 request path uses; measured in docs/BENCHMARKS.md ("Detection service").
 
 What yields best is the SCHED_IDLE policy: a thread under it is preempted at once whenever another
-thread wants its core, where a high nice value only makes that likely (measured: POST p99 26-46 ms
-in four runs with it, 42-68 ms in four at nice 10 alone). It also means inference gets almost
+thread wants its core, where a high nice value only makes that likely (measured: POST p90 16-22 ms
+with it, 18-28 ms at nice 10 alone, 38 ms at nice 0; docs/BENCHMARKS.md). It also means inference gets almost
 nothing while other work keeps the cores busy, so it can be turned off (INFERENCE_SCHED_IDLE=false),
 leaving the nice value.
 
