@@ -142,7 +142,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
     // The same POSTs as the gateway timed them (its /metrics histogram): where the client's figures
     // are worse, the time went to the client or the network stack, not to the gateway.
     post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
-    // A POST waits behind whatever else the gateway's one thread is doing (the reconciler's rounds).
+    // A POST waits behind whatever else the gateway's request thread is doing.
     gateway_event_loop_delay_ms_during_stream: {
       worst_p99: round(Math.max(...duringStream.map((s) => s.loopDelayP99Ms))),
       max: round(Math.max(...duringStream.map((s) => s.loopDelayMaxMs))),

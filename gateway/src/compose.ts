@@ -1,20 +1,27 @@
 // Builds a gateway from its settings: adapters, detection module, app. start.ts runs it as a
-// process; tests build several on one MinIO, with a fake inference client where they need one.
+// process, with the reconciler on a thread of its own; tests build several on one MinIO with the
+// reconciler in-process (they drive its rounds), and a fake inference client where they need one.
 import type express from 'express';
 import { type Logger, pino } from 'pino';
+import { createAdapters, detectionSettings } from './adapters.js';
 import type { Config } from './config.js';
-import { createDetectionModule, type DetectionContext } from './detection/detection-module.js';
+import {
+  createDetectionModule,
+  type DetectionContext,
+  inProcessReconciler,
+  type ReconcilerFactory,
+  type ReconcilerRunner,
+} from './detection/detection-module.js';
 import type { Reconciler } from './detection/reconciler.js';
 import { createApp } from './http/app.js';
 import { GatewayMetrics } from './http/metrics.js';
-import { BentoMLClient } from './inference/bentoml-client.js';
 import type { InferenceClient } from './inference/inference-client.js';
-import { MinioStore, minioClient } from './storage/minio-store.js';
+import { ReconcilerThread } from './reconciler-thread.js';
 import type { ObjectStore } from './storage/object-store.js';
 
-export interface Gateway {
+export interface Gateway<R extends ReconcilerRunner = Reconciler> {
   app: express.Express;
-  reconciler: Reconciler;
+  reconciler: R;
   detection: DetectionContext;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -27,30 +34,36 @@ export interface GatewayOverrides {
   validateResponses?: boolean;
 }
 
+/** A gateway whose reconciler runs on the calling thread. */
 export function composeGateway(config: Config, overrides: GatewayOverrides = {}): Gateway {
+  return assemble(config, overrides, inProcessReconciler);
+}
+
+/**
+ * A gateway as a process runs it: the reconciler on a worker thread, so that its rounds never hold
+ * the event loop that answers requests.
+ */
+export function composeGatewayProcess(config: Config): Gateway<ReconcilerThread> {
+  return assemble(config, {}, (parts) => new ReconcilerThread(config, parts));
+}
+
+function assemble<R extends ReconcilerRunner>(
+  config: Config,
+  overrides: GatewayOverrides,
+  reconcilerFactory: ReconcilerFactory<R>,
+): Gateway<R> {
   const logger = overrides.logger ?? pino({ level: config.LOG_LEVEL });
-  const store =
-    overrides.store ?? new MinioStore(minioClient(config), [config.IMAGES_BUCKET, config.TASKS_BUCKET]);
-  const inference = overrides.inference ?? new BentoMLClient(config.BENTOML_URL, config.BENTOML_TIMEOUT_MS);
+  const adapters = createAdapters(config);
+  const store = overrides.store ?? adapters.store;
+  const inference = overrides.inference ?? adapters.inference;
   const metrics = new GatewayMetrics();
   const { context, reconciler } = createDetectionModule(
     store,
     inference,
-    {
-      buckets: { images: config.IMAGES_BUCKET, tasks: config.TASKS_BUCKET },
-      limits: { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_PIXELS },
-      policy: {
-        maxAttempts: config.MAX_ATTEMPTS,
-        taskTimeoutMs: config.TASK_TIMEOUT_MS,
-        // A submission that has not been accepted within three BentoML timeouts never will be.
-        claimTimeoutMs: 3 * config.BENTOML_TIMEOUT_MS,
-      },
-      maxQueueDepth: config.MAX_QUEUE_DEPTH,
-      reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
-      getBudgetMs: 2_000,
-    },
+    detectionSettings(config),
     metrics.taskEvents(),
     logger,
+    reconcilerFactory,
   );
   const app = createApp({
     store,

@@ -1,5 +1,5 @@
 // Composition root: read config, build the gateway, listen, run the reconciler, stop cleanly.
-import { composeGateway } from './compose.js';
+import { composeGatewayProcess } from './compose.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 
 function readConfig(): Config {
@@ -16,7 +16,7 @@ function readConfig(): Config {
 
 function main(): void {
   const config = readConfig();
-  const { app, reconciler, logger } = composeGateway(config);
+  const { app, reconciler, logger } = composeGatewayProcess(config);
   const server = app.listen(config.GATEWAY_PORT, config.BIND_HOST, () => {
     logger.info(`gateway listening on http://${config.BIND_HOST}:${config.GATEWAY_PORT}`);
     reconciler.start();

@@ -27,68 +27,102 @@ export interface DetectionContext {
   queueDepth: QueueDepth;
   limits: ImageLimits;
   getBudgetMs: number;
-  /** Hands a task this process accepted to its reconciler. */
-  track(task: Versioned): void;
+  /** Hands a task this process accepted (and its bytes, for the first submission) to the reconciler. */
+  track(task: Versioned, image?: Buffer): void;
   log: Logger;
 }
 
-export interface DetectionModule {
-  context: DetectionContext;
-  reconciler: Reconciler;
+/** What the rest of the process needs of a reconciler, wherever it runs. */
+export interface ReconcilerRunner {
+  start(): void;
+  stop(): Promise<void>;
+  track(task: Versioned, image?: Buffer): void;
+  /** A task this process finished elsewhere (a GET moved it on). */
+  forget(taskId: string): void;
 }
 
-export function createDetectionModule(
+/** What a reconciler is built from: this module's parts, and the hooks for what it finishes. */
+export interface ReconcilerParts {
+  repo: TaskRepository;
+  advancer: TaskAdvancer;
+  queueDepth: QueueDepth;
+  /** Metrics and the local queue count, for tasks the reconciler finished or retried. */
+  events: TaskEvents;
+  settings: DetectionSettings;
+  log: Logger;
+}
+
+export type ReconcilerFactory<R extends ReconcilerRunner> = (parts: ReconcilerParts) => R;
+
+export interface DetectionModule<R extends ReconcilerRunner> {
+  context: DetectionContext;
+  reconciler: R;
+}
+
+/** The reconciler on this thread (tests drive its rounds; reconciler-worker.ts runs one too). */
+export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
+  new Reconciler(parts.repo, parts.advancer, parts.queueDepth, {
+    intervalMs: parts.settings.reconcileIntervalMs,
+    policy: parts.settings.policy,
+    orphanGraceMs: 60_000,
+    // Each status request costs BentoML CPU that inference could use: poll a bounded few per round.
+    pollsPerRound: 32,
+    scanLimit: Math.max(10_000, parts.settings.maxQueueDepth * 2),
+    concurrency: 4,
+    listEveryMs: listEveryMs(parts.settings),
+    log: parts.log,
+  });
+
+// The pending index is listed every ten rounds; the cache and local counts fill the gaps. A
+// listing costs event-loop time in proportion to the queue (XML of every marker), which POSTs
+// wait for: with the queue hundreds deep, listing every few rounds was the tail of their latency.
+const listEveryMs = (settings: DetectionSettings) => Math.max(10 * settings.reconcileIntervalMs, 1_000);
+
+export function createDetectionModule<R extends ReconcilerRunner>(
   store: ObjectStore,
   inference: InferenceClient,
   settings: DetectionSettings,
   events: TaskEvents & { queueDepth(depth: number): void },
   log: Logger,
-): DetectionModule {
+  reconcilerFactory: ReconcilerFactory<R>,
+): DetectionModule<R> {
   const repo = new TaskRepository(store, settings.buckets);
-  // The pending index is listed every ten rounds; the cache and local counts fill the gaps. A
-  // listing costs event-loop time in proportion to the queue (XML of every marker), which POSTs
-  // wait for: with the queue hundreds deep, listing every few rounds was the tail of their latency.
-  const listEveryMs = Math.max(10 * settings.reconcileIntervalMs, 1_000);
   // The reconciler's listings keep the count fresh; a POST lists only if they stop (twice the
   // interval), rather than a second listing racing the reconciler's each time the count ages.
-  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, 2 * listEveryMs, (depth) =>
+  const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, 2 * listEveryMs(settings), (depth) =>
     events.queueDepth(depth),
   );
+  const taskEvents: TaskEvents = {
+    finished: (record) => {
+      events.finished(record);
+      queueDepth.finished();
+    },
+    retried: (record, reason) => events.retried(record, reason),
+  };
   // The advancer tells the reconciler (built after it, as it needs the advancer) what finished.
-  let reconciler: Reconciler | undefined;
+  let reconciler: R | undefined;
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
     minPollIntervalMs: settings.reconcileIntervalMs,
     events: {
       finished: (record) => {
-        events.finished(record);
-        queueDepth.finished();
+        taskEvents.finished(record);
         reconciler?.forget(record.task_id);
       },
-      retried: (record, reason) => events.retried(record, reason),
+      retried: taskEvents.retried,
     },
     log,
   });
-  reconciler = new Reconciler(repo, advancer, queueDepth, {
-    intervalMs: settings.reconcileIntervalMs,
-    policy: settings.policy,
-    orphanGraceMs: 60_000,
-    // Each status request costs BentoML CPU that inference could use: poll a bounded few per round.
-    pollsPerRound: 32,
-    scanLimit: Math.max(10_000, settings.maxQueueDepth * 2),
-    concurrency: 4,
-    listEveryMs,
-    log,
-  });
-  const tracked = reconciler;
+  const built = reconcilerFactory({ repo, advancer, queueDepth, events: taskEvents, settings, log });
+  reconciler = built;
   const context: DetectionContext = {
     repo,
     advancer,
     queueDepth,
     limits: settings.limits,
     getBudgetMs: settings.getBudgetMs,
-    track: (task) => tracked.track(task),
+    track: (task, image) => built.track(task, image),
     log,
   };
-  return { context, reconciler };
+  return { context, reconciler: built };
 }

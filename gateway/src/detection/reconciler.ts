@@ -61,9 +61,13 @@ export class Reconciler {
     await this.round;
   }
 
-  /** A task this process accepted: worked on from the next round, before the next listing. */
-  track(task: Versioned): void {
+  /**
+   * A task this process accepted: worked on from the next round, before the next listing. A task
+   * the POST claimed (BentoML looked ready) is submitted now, with the bytes it came with.
+   */
+  track(task: Versioned, image?: Buffer): void {
     this.cache.set(task.record.task_id, task);
+    if (image && task.record.current) void this.advance(task, image);
   }
 
   /** A task this process finished. */
@@ -156,10 +160,10 @@ export class Reconciler {
   }
 
   /** Advances one task; true if its record changed. */
-  private async advance(task: Versioned): Promise<boolean> {
+  private async advance(task: Versioned, image?: Buffer): Promise<boolean> {
     const id = task.record.task_id;
     try {
-      const next = await this.advancer.advance(task);
+      const next = await this.advancer.advance(task, image);
       if (isTerminal(next.record.status)) this.cache.delete(id);
       else this.cache.set(id, next);
       return next.etag !== task.etag;

@@ -61,11 +61,7 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     throw err;
   }
   ctx.queueDepth.accepted();
-  ctx.track(created);
-  if (created.record.current)
-    ctx.advancer.advance(created, input.image).catch((err: unknown) => {
-      // The reconciler submits it later; nothing is lost.
-      ctx.log.warn({ task_id: taskId, err: (err as Error).message }, 'first submission did not complete');
-    });
+  // The reconciler submits it (now, if claimed); if that fails it tries again later: nothing is lost.
+  ctx.track(created, input.image);
   return { task: toView(created.record), created: true };
 }

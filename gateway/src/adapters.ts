@@ -1,0 +1,37 @@
+// What a gateway is built from, read from its settings: the MinIO and BentoML adapters and the
+// detection module's settings. Shared by the request thread (compose.ts) and the reconciler's
+// thread (reconciler-worker.ts), which build the same from the same config.
+import type { Config } from './config.js';
+import type { DetectionSettings } from './detection/detection-module.js';
+import { BentoMLClient } from './inference/bentoml-client.js';
+import type { InferenceClient } from './inference/inference-client.js';
+import { MinioStore, minioClient } from './storage/minio-store.js';
+import type { ObjectStore } from './storage/object-store.js';
+
+export interface Adapters {
+  store: ObjectStore;
+  inference: InferenceClient;
+}
+
+export function createAdapters(config: Config): Adapters {
+  return {
+    store: new MinioStore(minioClient(config), [config.IMAGES_BUCKET, config.TASKS_BUCKET]),
+    inference: new BentoMLClient(config.BENTOML_URL, config.BENTOML_TIMEOUT_MS),
+  };
+}
+
+export function detectionSettings(config: Config): DetectionSettings {
+  return {
+    buckets: { images: config.IMAGES_BUCKET, tasks: config.TASKS_BUCKET },
+    limits: { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_PIXELS },
+    policy: {
+      maxAttempts: config.MAX_ATTEMPTS,
+      taskTimeoutMs: config.TASK_TIMEOUT_MS,
+      // A submission that has not been accepted within three BentoML timeouts never will be.
+      claimTimeoutMs: 3 * config.BENTOML_TIMEOUT_MS,
+    },
+    maxQueueDepth: config.MAX_QUEUE_DEPTH,
+    reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
+    getBudgetMs: 2_000,
+  };
+}

@@ -1,0 +1,117 @@
+// The reconciler on a worker thread of its own. On the request thread its rounds (LIST pages of
+// XML, task records, BentoML polls, and the garbage they make) held the event loop for tens of
+// milliseconds at a time, and every POST that arrived meanwhile waited: that was the tail of POST
+// latency. On a worker thread they have their own event loop and heap.
+//
+// The thread builds its own adapters and detection module from the same settings
+// (reconciler-worker.ts): to MinIO and BentoML it is one more gateway, which the If-Match writes
+// already make safe beside this thread's GETs. Messages carry only what the two must share: tasks
+// accepted here (with their bytes, for the first submission) and finished here; back, the queue
+// count of each listing and the tasks it finished or retried (for /metrics and the 429 check).
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Config } from './config.js';
+import type { ReconcilerParts, ReconcilerRunner } from './detection/detection-module.js';
+import type { RetryReason, TaskRecord } from './detection/dto.js';
+import type { Versioned } from './detection/task-repository.js';
+
+export type ToReconciler =
+  | { kind: 'track'; task: Versioned; image?: Uint8Array }
+  | { kind: 'forget'; taskId: string }
+  | { kind: 'stop' };
+
+export type FromReconciler =
+  | { kind: 'counted'; depth: number }
+  | { kind: 'finished'; record: TaskRecord }
+  | { kind: 'retried'; record: TaskRecord; reason: RetryReason };
+
+// The worker is the sibling module, as built (.js) or as source (.ts, run through tsx).
+const extension = path.extname(fileURLToPath(import.meta.url));
+const workerUrl = new URL(`./reconciler-worker${extension}`, import.meta.url);
+// Node 20 does not hand a loader registered by `--import tsx` on to worker threads, so from source
+// the thread registers tsx itself before it loads the worker module.
+const workerEntry: { source: string | URL; eval: boolean } =
+  extension === '.ts'
+    ? {
+        source: `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+          .then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); })`,
+        eval: true,
+      }
+    : { source: workerUrl, eval: false };
+/** A thread that dies is started again after this pause (tasks wait meanwhile, none is lost). */
+const RESTART_DELAY_MS = 1_000;
+/** A round stuck on an unresponsive peer must not hold a shutdown past this. */
+const STOP_GRACE_MS = 4_000;
+
+export class ReconcilerThread implements ReconcilerRunner {
+  private worker: Worker | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly parts: Pick<ReconcilerParts, 'queueDepth' | 'events' | 'log'>,
+  ) {}
+
+  start(): void {
+    if (this.worker) return;
+    this.stopping = false;
+    this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = once(worker, 'exit');
+    this.send({ kind: 'stop' });
+    const kill = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(kill);
+  }
+
+  /** Tasks handed over while the thread restarts are found by its first listing instead. */
+  track(task: Versioned, image?: Buffer): void {
+    if (!image) return this.send({ kind: 'track', task });
+    // A copy of just these bytes, moved rather than cloned (the Buffer may share a larger pool).
+    const bytes = new Uint8Array(image);
+    this.send({ kind: 'track', task, image: bytes }, [bytes.buffer]);
+  }
+
+  forget(taskId: string): void {
+    this.send({ kind: 'forget', taskId });
+  }
+
+  private send(message: ToReconciler, transfer: ArrayBuffer[] = []): void {
+    this.worker?.postMessage(message, transfer);
+  }
+
+  private spawn(): void {
+    const worker = new Worker(workerEntry.source, { eval: workerEntry.eval, workerData: this.config });
+    worker.on('message', (message: FromReconciler) => this.receive(message));
+    worker.on('error', (err) => this.parts.log.error({ err: err.message }, 'reconciler thread failed'));
+    worker.on('exit', (code) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      if (this.stopping) return;
+      // Without it no task moves on: start it again.
+      this.parts.log.error({ code }, `reconciler thread exited; starting it again in ${RESTART_DELAY_MS} ms`);
+      this.restartTimer = setTimeout(() => this.spawn(), RESTART_DELAY_MS);
+    });
+    this.worker = worker;
+  }
+
+  private receive(message: FromReconciler): void {
+    switch (message.kind) {
+      case 'counted':
+        return this.parts.queueDepth.observe(message.depth);
+      case 'finished':
+        return this.parts.events.finished(message.record);
+      case 'retried':
+        return this.parts.events.retried(message.record, message.reason);
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// Entry of the reconciler's thread (started by reconciler-thread.ts, which says why): the
+// adapters and detection module built afresh from the gateway's settings, and a reconciler whose
+// events go back to the request thread as messages.
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { createAdapters, detectionSettings } from './adapters.js';
+import type { Config } from './config.js';
+import { createDetectionModule, inProcessReconciler } from './detection/detection-module.js';
+import type { FromReconciler, ToReconciler } from './reconciler-thread.js';
+
+const port = parentPort;
+if (!port) throw new Error('reconciler-worker.ts runs as a worker thread of the gateway');
+const config = workerData as Config; // validated by the request thread before it started this one
+const log = pino({ level: config.LOG_LEVEL }).child({ thread: 'reconciler' });
+const post = (message: FromReconciler) => port.postMessage(message);
+const { store, inference } = createAdapters(config);
+const { reconciler } = createDetectionModule(
+  store,
+  inference,
+  detectionSettings(config),
+  {
+    finished: (record) => post({ kind: 'finished', record }),
+    retried: (record, reason) => post({ kind: 'retried', record, reason }),
+    queueDepth: (depth) => post({ kind: 'counted', depth }),
+  },
+  log,
+  inProcessReconciler,
+);
+
+port.on('message', (message: ToReconciler) => {
+  switch (message.kind) {
+    case 'track': {
+      const { image } = message;
+      return reconciler.track(
+        message.task,
+        image && Buffer.from(image.buffer, image.byteOffset, image.byteLength),
+      );
+    }
+    case 'forget':
+      return reconciler.forget(message.taskId);
+    case 'stop':
+      // process.exit in a worker ends the thread, not the process; sockets would keep it alive.
+      return void reconciler.stop().finally(() => process.exit(0));
+  }
+});
+reconciler.start();
