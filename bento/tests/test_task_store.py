@@ -28,7 +28,7 @@ LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
 
 @pytest.fixture
 def restore_store() -> Iterator[None]:
-    names = task_store.READ_METHODS + task_store.WRITE_METHODS
+    names = (*task_store.READ_METHODS, *task_store.WRITE_METHODS, "__aenter__")
     originals = {name: getattr(Sqlite3Store, name) for name in names}
     yield
     for name, method in originals.items():
@@ -162,3 +162,22 @@ def test_when_a_write_meets_a_half_done_poll_then_the_patched_store_waits_for_th
     restore_store: None, tmp_path: Path
 ) -> None:
     assert asyncio.run(write_during_own_read(tmp_path / "tasks.db", install_patch=True)) is True
+
+
+async def commit_sync_level(db: Path) -> int:
+    """SQLite's `synchronous` setting on a worker's connection (2 FULL: every commit syncs, 1 NORMAL)."""
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker, worker._conn.execute("PRAGMA synchronous") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_when_unpatched_then_every_commit_syncs(restore_store: None, tmp_path: Path) -> None:
+    assert asyncio.run(commit_sync_level(tmp_path / "tasks.db")) == 2
+
+
+def test_when_patched_then_commits_no_longer_sync(patched: None, tmp_path: Path) -> None:
+    assert asyncio.run(commit_sync_level(tmp_path / "tasks.db")) == 1
+    task_store.install()  # a second install does not wrap it twice
+    assert not getattr(Sqlite3Store.__aenter__.__wrapped__, "_patched", False)

@@ -3,10 +3,15 @@
 // so no fake object can reach it). Without any GET, tasks handed over must be submitted and
 // finished, the request thread must hear of it (queue count, outcomes), a thread that dies must
 // come back, and stopping must stop it.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../scripts/stack/config.js';
+import { freePort } from '../../scripts/stack/supervisor.js';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
 import { createAdapters, detectionSettings } from '../src/adapters.js';
 import type { Config } from '../src/config.js';
@@ -160,5 +165,40 @@ describe('the reconciler thread', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(bento.submitted.length).toBe(submittedBefore);
     expect((await repo.read(task.record.task_id))?.record.status).toBe('queued');
+  });
+
+  it('when the gateway is built to JavaScript and run as its image runs it, then its thread finishes a POSTed task', async () => {
+    await promisify(execFile)('npm', ['run', 'build', '--workspace', 'gateway'], { cwd: repoRoot });
+    const port = await freePort();
+    const gateway = spawn(process.execPath, ['gateway/dist/start.js'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        ...minio.env,
+        GATEWAY_PORT: String(port),
+        BENTOML_URL: config.BENTOML_URL,
+        RECONCILE_INTERVAL_MS: '100',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'inherit',
+    });
+    const exited = once(gateway, 'exit');
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await eventually(
+        async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok || undefined,
+        'the gateway',
+      );
+      const form = new FormData();
+      form.append('image', new Blob([image]), 'shape.png');
+      const posted = await fetch(`${url}/image/detect`, { method: 'POST', body: form });
+      expect(posted.status).toBe(202);
+      const { task_id } = (await posted.json()) as { task_id: string };
+      await completed(task_id); // read from MinIO: no GET moved it on
+    } finally {
+      gateway.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    expect(code).toBe(0);
   });
 });
