@@ -74,8 +74,9 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
   });
 
 // The pending index is listed every ten rounds; the cache and local counts fill the gaps. A
-// listing costs event-loop time in proportion to the queue (XML of every marker), which POSTs
-// wait for: with the queue hundreds deep, listing every few rounds was the tail of their latency.
+// listing costs CPU in proportion to the queue (XML of every marker): on the request thread, with
+// the queue hundreds deep, listing every few rounds was the tail of POST latency, and on the
+// reconciler's own thread it still takes a share of the cores inference and MinIO use.
 const listEveryMs = (settings: DetectionSettings) => Math.max(10 * settings.reconcileIntervalMs, 1_000);
 
 export function createDetectionModule<R extends ReconcilerRunner>(

@@ -15,7 +15,8 @@ import {
 /**
  * Keys per LIST request. MinIO allows 1000, but the client parses each page's XML in one go on the
  * event loop: a page of 600 keys held it 40-70 ms on a busy 2-core machine, longer than a POST may
- * take, and one of 100 still up to 20 ms; pages of 50 let requests in between.
+ * take, and one of 100 still up to 20 ms; pages of 50 let other work in between (requests, where a
+ * listing runs on the request thread: a queue count gone stale, or a reconciler run in-process).
  */
 const LIST_PAGE_SIZE = 50;
 
