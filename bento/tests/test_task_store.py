@@ -12,6 +12,9 @@ mini_streamio.serving.task_store:
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 from _bentoml_impl.tasks.result import ResultStatus, Sqlite3Store
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from mini_streamio.serving import task_store
 
@@ -29,7 +32,7 @@ LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
 @pytest.fixture
 def restore_store() -> Iterator[None]:
     names = (*task_store.READ_METHODS, *task_store.WRITE_METHODS, "__aenter__")
-    originals = {name: getattr(Sqlite3Store, name) for name in names}
+    originals = {name: getattr(Sqlite3Store, name) for name in (*names, "RESULT_RETENTION")}
     yield
     for name, method in originals.items():
         setattr(Sqlite3Store, name, method)
@@ -41,13 +44,17 @@ def patched(restore_store: None) -> Iterator[None]:
     yield
 
 
-async def new_task(store: Sqlite3Store) -> str:
+def request_with(body: bytes) -> Request:
     scope = {"type": "http", "method": "POST", "path": "/detect", "headers": [], "query_string": b""}
 
     async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
-    return str(await store.new_entry("detect", Request(scope, receive)))
+    return Request(scope, receive)
+
+
+async def new_task(store: Sqlite3Store, body: bytes = b"") -> str:
+    return str(await store.new_entry("detect", request_with(body)))
 
 
 async def worker_a_after_a_failed_write(db: Path) -> tuple[bool, bool]:
@@ -181,3 +188,78 @@ def test_when_patched_then_commits_no_longer_sync(patched: None, tmp_path: Path)
     assert asyncio.run(commit_sync_level(tmp_path / "tasks.db")) == 1
     task_store.install()  # a second install does not wrap it twice
     assert not getattr(Sqlite3Store.__aenter__.__wrapped__, "_patched", False)
+
+
+IMAGE = bytes(range(256)) * 40  # stands in for an uploaded image: 10 kB
+
+
+async def what_a_task_leaves_behind(db: Path) -> tuple[str, str, bytes]:
+    """(the request body kept for one task, the plan of the clean-up of old results, the body the
+    task itself then reads)."""
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker:
+        request = request_with(IMAGE)
+        task_id = await worker.new_entry("detect", request)
+        async with worker._conn.execute("SELECT input FROM result WHERE task_id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        cleanup = "EXPLAIN QUERY PLAN DELETE FROM result WHERE completed_at IS NOT NULL AND completed_at < ?"
+        async with worker._conn.execute(cleanup, ("2026-01-01",)) as cursor:
+            plan = " ".join(str(step[-1]) for step in await cursor.fetchall())
+    assert row is not None
+    return json.loads(row[0])["content"], plan, await request.body()
+
+
+def test_when_unpatched_then_each_image_is_kept_and_the_cleanup_scans_every_row(
+    restore_store: None, tmp_path: Path
+) -> None:
+    kept, plan, _ = asyncio.run(what_a_task_leaves_behind(tmp_path / "tasks.db"))
+    assert base64.b64decode(kept) == IMAGE
+    assert "SCAN result" in plan
+
+
+def test_when_patched_then_no_image_is_kept_and_the_cleanup_uses_an_index(
+    patched: None, tmp_path: Path
+) -> None:
+    kept, plan, body_for_the_task = asyncio.run(what_a_task_leaves_behind(tmp_path / "tasks.db"))
+    assert kept == ""
+    assert "USING INDEX result_completed_at" in plan
+    assert body_for_the_task == IMAGE
+
+
+async def a_result_stored_and_read(db: Path) -> tuple[int, bytes]:
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker:
+        task_id = await new_task(worker, IMAGE)
+        await worker.set_result(task_id, Response(b'{"instances": []}'), ResultStatus.COMPLETED)
+        row = await worker.get(task_id)
+    return row.result.status_code, bytes(row.result.body)
+
+
+def test_when_patched_then_results_are_stored_and_read_as_before(patched: None, tmp_path: Path) -> None:
+    assert asyncio.run(a_result_stored_and_read(tmp_path / "tasks.db")) == (200, b'{"instances": []}')
+
+
+async def tasks_left_after_a_result_two_hours_old(db: Path) -> int:
+    """Stores a result, backdates it two hours, stores another; how many tasks the store then holds."""
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker:
+        for _ in range(2):
+            task_id = await new_task(worker)
+            await worker.set_result(task_id, Response(b"{}"), ResultStatus.COMPLETED)
+            two_hours_ago = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(hours=2)
+            await worker._conn.execute(
+                "UPDATE result SET completed_at = ? WHERE task_id = ?", (two_hours_ago, task_id)
+            )
+            await worker._conn.commit()
+        async with worker._conn.execute("SELECT count(*) FROM result") as cursor:
+            row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_when_unpatched_then_results_are_kept_for_a_day(restore_store: None, tmp_path: Path) -> None:
+    assert asyncio.run(tasks_left_after_a_result_two_hours_old(tmp_path / "tasks.db")) == 2
+
+
+def test_when_patched_then_results_older_than_an_hour_are_removed(patched: None, tmp_path: Path) -> None:
+    assert asyncio.run(tasks_left_after_a_result_two_hours_old(tmp_path / "tasks.db")) == 1

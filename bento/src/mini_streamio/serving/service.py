@@ -27,7 +27,8 @@ tests/test_service.py:
   content type) and the plain form fields `conf`, `iou`, `max_det` (each parsed as JSON, so `0.25`
   and `300` work; omitted fields take the defaults 0.25, 0.45, 300): 200
   `{"task_id": "<32 hex chars>", "status": "in_progress"}`. Submit never validates the input: it
-  stores the raw request (SQLite) and answers; parsing happens when the task runs.
+  stores the request (SQLite; its headers only, see serving.task_store) and answers; parsing
+  happens when the task runs, on the request in memory.
 - `GET /detect/status?task_id=…`: 200 `{"task_id", "status", "created_at", "executed_at"}` with status
   `in_progress` | `completed` | `failed` (`canceled` only after /detect/cancel). The times are UTC
   without a zone suffix, to the second (`2026-11-26T04:47:03`), and `executed_at` is the submit time
@@ -40,13 +41,14 @@ tests/test_service.py:
   ends `completed` with an outcome, its `error` naming the problem (image_decode_failed,
   image_too_large, invalid_parameters for thresholds out of range, model_error, no_model).
 - `PUT /detect/cancel` marks an in-progress task `canceled` but answers 400 and does not stop it (the
-  result then overwrites the status); `POST /detect/retry` re-runs a finished task under a new id.
-  The gateway needs neither.
+  result then overwrites the status); `POST /detect/retry` would re-run a finished task under a new
+  id from its stored request, which here has no body, so it ends failed. The gateway needs neither:
+  it polls /detect/get alone, and retries from its own copy of the image.
 - Tasks live in BENTOML_HOME/task_result.db (SQLite, shared by the workers, so status/get answer
   from any worker).
   BentoML deletes the file when the server starts: after a restart every earlier id answers 404.
-  A task whose worker dies stays `in_progress` until then. Finished results are deleted after
-  24 hours.
+  A task whose worker dies stays `in_progress` until then. Finished results are deleted after an
+  hour (BentoML: 24 hours; serving.task_store).
 """
 
 from __future__ import annotations

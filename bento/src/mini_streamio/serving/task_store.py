@@ -26,6 +26,15 @@ NORMAL, counted with strace: docs/BENCHMARKS.md), on the disk where MinIO syncs 
 gateway writes, and a POST waits for those. A commit survives a crash of BentoML either way; only an
 OS crash can drop the last ones, and the gateway, which keeps the durable copy of every task,
 re-submits a task BentoML no longer knows.
+
+And it keeps the store small and its clean-up cheap, which BentoML's store is not under a steady
+load: it kept every task's request, image included (base64 in JSON, ~80 kB a task), for 24 hours,
+and every stored result ran `DELETE ... WHERE completed_at < ?` over the whole table with no index,
+following each row's image through its overflow pages to reach `completed_at`: 11 ms a task after
+600 tasks, 87 ms after 5,000, growing for a day (docs/BENCHMARKS.md). A request is now stored
+without its body (nothing reads it back: the task runs on the request in memory, and the gateway
+retries from its own copy, so BentoML's /retry endpoint, which would resend it, is not used),
+`completed_at` has an index, and results are kept for an hour instead of a day.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _bentoml_impl.tasks.result import Sqlite3Store
-from _bentoml_impl.tasks.serde import _consume_response
+from _bentoml_impl.tasks.serde import JSONSerde, _consume_response
+from starlette.requests import Request
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -47,6 +57,11 @@ READ_METHODS = ("get_status", "get")
 WRITE_METHODS = ("new_entry", "set_status", "set_result")
 ATTEMPTS = 5
 FIRST_RETRY_DELAY_S = 0.05  # doubled on every retry: 0.75 s of back-off in all
+# How long a finished task's result is kept (BentoML: a day). The gateway fetches it within seconds;
+# one it fetches later than this (it was down that long) is re-run, using one of its attempts.
+RESULT_RETENTION_S = 60 * 60
+# What the store's clean-up of old results (run with every result stored) looks rows up by.
+RETENTION_INDEX = "CREATE INDEX IF NOT EXISTS result_completed_at ON result (completed_at)"
 
 Method = Callable[..., Awaitable[Any]]
 
@@ -59,14 +74,28 @@ def install() -> None:
             wrap = _retried_write if name in WRITE_METHODS else _alone
             setattr(Sqlite3Store, name, wrap(method))
     if not getattr(Sqlite3Store.__aenter__, "_patched", False):
-        Sqlite3Store.__aenter__ = _without_commit_sync(Sqlite3Store.__aenter__)
+        Sqlite3Store.__aenter__ = _tuned(Sqlite3Store.__aenter__)
+    Sqlite3Store.RESULT_RETENTION = RESULT_RETENTION_S
 
 
-def _without_commit_sync(enter: Method) -> Method:
+class RequestsWithoutBody(JSONSerde):  # type: ignore[misc]  # BentoML's internals are untyped
+    """BentoML's serializer, except that a task's stored request keeps its headers but not its body."""
+
+    async def serialize_request(self, request: Request) -> bytes:
+        await request.body()  # read as BentoML does, so the task finds the body cached
+        stored: bytes = self.json_encode({"scope": self.get_scope(request.scope), "content": ""})
+        return stored
+
+
+def _tuned(enter: Method) -> Method:
+    """Opens the store with commits that do not sync, an indexed clean-up and bodiless requests."""
+
     @functools.wraps(enter)
     async def wrapper(store: Sqlite3Store) -> Sqlite3Store:
         entered = await enter(store)
         await store._conn.execute("PRAGMA synchronous=NORMAL")
+        await store._conn.execute(RETENTION_INDEX)  # both workers try; IF NOT EXISTS makes that safe
+        store.serializer = RequestsWithoutBody()
         return entered
 
     wrapper._patched = True  # type: ignore[attr-defined]
