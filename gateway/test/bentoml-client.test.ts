@@ -78,16 +78,32 @@ describe('BentoMLClient', () => {
     expect(await rejection(client.submit(image, params))).toMatchObject({ status: 502 });
   });
 
-  it('when asking the status, then 404 means not_found and the status value passes through', async () => {
-    handler = async (req) =>
-      new URL(req.url).searchParams.get('task_id') === 'known'
-        ? { status: 200, body: { task_id: 'known', status: 'completed', created_at: 'x', executed_at: 'y' } }
-        : { status: 404, body: { error: 'task_id not found' } };
-    expect(await client.status('known')).toBe('completed');
-    expect(await client.status('other')).toBe('not_found');
+  it('when checking a task, then it asks /detect/get only, and a task still running, unknown or failed says so', async () => {
+    const paths: string[] = [];
+    const answers: Record<string, { status: number; body: unknown }> = {
+      running: { status: 400, body: { error: 'task running is not completed yet' } },
+      other: { status: 404, body: { error: 'task_id not found' } },
+      broken: { status: 500, body: { error: 'model exploded' } },
+      invalid: { status: 400, body: { error: 'conf: Input should be less than or equal to 1' } },
+    };
+    handler = async (req) => {
+      const url = new URL(req.url);
+      paths.push(url.pathname);
+      return answers[url.searchParams.get('task_id') ?? ''] ?? { status: 418, body: {} };
+    };
+    expect(await client.check('running')).toEqual({ status: 'in_progress' });
+    expect(await client.check('other')).toEqual({ status: 'not_found' });
+    expect(await client.check('broken')).toEqual({
+      status: 'failed',
+      reason: '500 {"error":"model exploded"}',
+    });
+    expect(await client.check('invalid')).toMatchObject({ status: 'failed' });
+    expect(new Set(paths)).toEqual(new Set(['/detect/get']));
+    handler = async () => ({ status: 503, body: { error: 'not ready' } });
+    expect(await rejection(client.check('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
   });
 
-  it('when fetching a result, then a valid outcome is returned, 404 gives undefined and a malformed one is a 502', async () => {
+  it('when a task is completed, then its valid outcome is returned and a malformed one is a 502', async () => {
     const outcome = {
       response: {
         instances: [
@@ -100,23 +116,21 @@ describe('BentoMLClient', () => {
       error: null,
     };
     handler = async () => ({ status: 200, body: outcome });
-    expect(await client.result('t')).toEqual(outcome);
-    handler = async () => ({ status: 404, body: {} });
-    expect(await client.result('t')).toBeUndefined();
+    expect(await client.check('t')).toEqual({ status: 'completed', outcome });
     handler = async () => ({ status: 200, body: { response: null, error: null } });
-    const err = await rejection(client.result('t'));
+    const err = await rejection(client.check('t'));
     expect(err).toBeInstanceOf(UpstreamError);
     expect(err).toMatchObject({ status: 502, code: 'inference_bad_response' });
   });
 
   it('when BentoML does not answer in time, then it is an UpstreamError 504', async () => {
     handler = async () => ({ status: 200, body: { status: 'completed' }, delayMs: 1_000 });
-    expect(await rejection(client.status('t'))).toMatchObject({ status: 504, code: 'inference_timeout' });
+    expect(await rejection(client.check('t'))).toMatchObject({ status: 504, code: 'inference_timeout' });
   });
 
   it('when nothing listens, then it is an UpstreamError 503 and not ready', async () => {
     const nobody = new BentoMLClient(`http://127.0.0.1:${await freePort()}`, 300);
-    expect(await rejection(nobody.status('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
+    expect(await rejection(nobody.check('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
     expect(await nobody.isReady()).toBe(false);
   });
 });

@@ -57,7 +57,6 @@ class BentoStandIn {
       this.submitted.push(Buffer.from(await image.arrayBuffer()));
       return reply({ task_id: `bento-${this.submitted.length}`, status: 'in_progress' });
     }
-    if (url.pathname === '/detect/status') return reply({ status: 'completed' });
     if (url.pathname === '/detect/get')
       return reply({
         response: {

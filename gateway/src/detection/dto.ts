@@ -40,7 +40,7 @@ export const detectionOutcomeSchema = z
 export type DetectionOutcome = z.infer<typeof detectionOutcomeSchema>;
 
 /** Why an attempt was dropped and the task submitted again. */
-export const retryReasonSchema = z.enum(['lost', 'timeout', 'failed', 'canceled', 'abandoned']);
+export const retryReasonSchema = z.enum(['lost', 'timeout', 'failed', 'abandoned']);
 export type RetryReason = z.infer<typeof retryReasonSchema>;
 
 /**

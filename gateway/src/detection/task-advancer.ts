@@ -179,8 +179,8 @@ export class TaskAdvancer {
     if (last !== undefined && Date.now() - last < this.options.minPollIntervalMs) return task;
     this.lastPolled.set(id, Date.now());
     try {
-      const status = await this.inference.status(inferenceTaskId);
-      switch (status) {
+      const state = await this.inference.check(inferenceTaskId);
+      switch (state.status) {
         case 'in_progress':
           if (!isOverdue(task.record, this.clock(), this.options.policy)) return task;
           return this.retryTask(
@@ -191,12 +191,9 @@ export class TaskAdvancer {
         case 'not_found':
           return this.retryTask(task, 'lost', 'the inference service lost it (it restarted)');
         case 'failed':
-          return this.retryTask(task, 'failed', 'the inference service reported it failed');
-        case 'canceled':
-          return this.retryTask(task, 'canceled', 'the inference service canceled it');
+          return this.retryTask(task, 'failed', `the inference service reported it failed: ${state.reason}`);
         case 'completed': {
-          const outcome = await this.inference.result(inferenceTaskId);
-          if (!outcome) return this.retryTask(task, 'lost', 'the inference service lost its result');
+          const { outcome } = state;
           if (outcome.error && isTransient(outcome)) {
             // E.g. a worker that has not loaded the model yet: wait for readiness, then retry.
             this.readiness = { ready: false, at: Date.now() };

@@ -141,7 +141,6 @@ function giveUpError(reason: RetryReason, message: string, attempts: number): Ta
     lost: 'inference_lost',
     timeout: 'inference_timeout',
     failed: 'inference_failed',
-    canceled: 'inference_canceled',
     abandoned: 'submission_abandoned',
   };
   const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;

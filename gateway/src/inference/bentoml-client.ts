@@ -1,20 +1,23 @@
 // BentoML adapter of the InferenceClient port, for the task endpoints of the Detection
-// service (see docs of bento/src/mini_streamio/serving/service.py). Failures are mapped here:
+// service (see docs of bento/src/mini_streamio/serving/service.py). A poll asks /detect/get
+// alone, not /detect/status first: BentoML answers it for a task still running too (400, "not
+// completed yet"), so a finished task costs one request instead of two. Failures are mapped here:
 // unreachable → 503, timeout → 504, an answer we cannot use → 502 (all UpstreamError);
 // a 4xx on submit → InferenceRejectedError.
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { type DetectionOutcome, type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
+import { type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
 import { UpstreamError } from '../http/errors.js';
 import {
   type ImageUpload,
   type InferenceClient,
   InferenceRejectedError,
-  type InferenceTaskStatus,
+  type InferenceTaskState,
 } from './inference-client.js';
 
 const submitted = z.object({ task_id: z.string().min(1) });
-const statusAnswer = z.object({ status: z.enum(['in_progress', 'completed', 'failed', 'canceled']) });
+/** BentoML's answer to /get for a task that has not finished (1.4.40: "task <id> is not completed yet"). */
+const stillRunning = z.object({ error: z.string().regex(/not completed/) });
 const extensions: Record<string, string> = {
   'image/jpeg': 'jpg',
   'image/png': 'png',
@@ -50,20 +53,15 @@ export class BentoMLClient implements InferenceClient {
     return this.parse(res, 'submit', submitted).task_id;
   }
 
-  async status(inferenceTaskId: string): Promise<InferenceTaskStatus> {
-    const res = await this.call('status', () =>
-      this.http.get('/detect/status', { params: { task_id: inferenceTaskId } }),
-    );
-    if (res.status === 404) return 'not_found';
-    return this.parse(res, 'status', statusAnswer).status;
-  }
-
-  async result(inferenceTaskId: string): Promise<DetectionOutcome | undefined> {
+  async check(inferenceTaskId: string): Promise<InferenceTaskState> {
     const res = await this.call('get', () =>
       this.http.get('/detect/get', { params: { task_id: inferenceTaskId } }),
     );
-    if (res.status === 404) return undefined;
-    return this.parse(res, 'get', detectionOutcomeSchema);
+    if (res.status === 404) return { status: 'not_found' };
+    if (res.status === 400 && stillRunning.safeParse(res.data).success) return { status: 'in_progress' };
+    // Any other error but 503 (not ready) is the answer the task ended with, which BentoML replays.
+    if (res.status >= 400 && res.status !== 503) return { status: 'failed', reason: describe(res) };
+    return { status: 'completed', outcome: this.parse(res, 'get', detectionOutcomeSchema) };
   }
 
   /** One request; network failures become UpstreamError 503 (unreachable) or 504 (timeout). */

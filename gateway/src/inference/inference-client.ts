@@ -6,8 +6,14 @@ export interface ImageUpload {
   contentType: string;
 }
 
-/** What the model server says about one of its tasks; `not_found` means it forgot it (e.g. restarted). */
-export type InferenceTaskStatus = 'in_progress' | 'completed' | 'failed' | 'canceled' | 'not_found';
+/**
+ * Where one of the model server's tasks stands: running, failed (with what the server said),
+ * completed (with its outcome), or `not_found` when the server forgot it (e.g. it restarted).
+ */
+export type InferenceTaskState =
+  | { status: 'in_progress' | 'not_found' }
+  | { status: 'failed'; reason: string }
+  | { status: 'completed'; outcome: DetectionOutcome };
 
 /**
  * Implementations throw UpstreamError (503 unreachable, 504 timeout, 502 bad answer) when the
@@ -18,9 +24,8 @@ export interface InferenceClient {
   isReady(): Promise<boolean>;
   /** Hands an image to the server's task queue; returns the server's task id. */
   submit(image: ImageUpload, params: DetectionParams): Promise<string>;
-  status(inferenceTaskId: string): Promise<InferenceTaskStatus>;
-  /** The outcome of a completed task, or undefined if the server no longer knows the task. */
-  result(inferenceTaskId: string): Promise<DetectionOutcome | undefined>;
+  /** Where a task stands, with its outcome once it is completed (one request per poll). */
+  check(inferenceTaskId: string): Promise<InferenceTaskState>;
 }
 
 /** The model server refused a submission as invalid (4xx): submitting it again would not help. */

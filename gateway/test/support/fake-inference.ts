@@ -7,7 +7,7 @@ import {
   type ImageUpload,
   type InferenceClient,
   InferenceRejectedError,
-  type InferenceTaskStatus,
+  type InferenceTaskState,
 } from '../../src/inference/inference-client.js';
 
 /** What a task does when polled: finish, keep running, fail, or vanish (as after a restart). */
@@ -16,7 +16,7 @@ export type FakeBehaviour = 'complete' | 'hold' | 'fail' | 'lose';
 interface FakeTask {
   image: ImageUpload;
   params: DetectionParams;
-  status: Exclude<InferenceTaskStatus, 'not_found'>;
+  status: 'in_progress' | 'completed' | 'failed';
 }
 
 export interface Submission {
@@ -67,28 +67,26 @@ export class FakeInference implements InferenceClient {
     return inferenceTaskId;
   }
 
-  async status(inferenceTaskId: string): Promise<InferenceTaskStatus> {
+  async check(inferenceTaskId: string): Promise<InferenceTaskState> {
     this.assertUp();
     const task = this.tasks.get(inferenceTaskId);
-    if (!task) return 'not_found';
+    if (!task) return { status: 'not_found' };
     if (task.status === 'in_progress') {
       if (this.behaviour === 'lose') {
         this.tasks.delete(inferenceTaskId);
-        return 'not_found';
+        return { status: 'not_found' };
       }
       if (this.behaviour === 'complete') task.status = 'completed';
       if (this.behaviour === 'fail') task.status = 'failed';
     }
-    return task.status;
-  }
-
-  async result(inferenceTaskId: string): Promise<DetectionOutcome | undefined> {
-    this.assertUp();
-    const task = this.tasks.get(inferenceTaskId);
-    if (!task) return undefined;
+    if (task.status !== 'completed')
+      return task.status === 'failed' ? { status: 'failed', reason: '500' } : { status: 'in_progress' };
     if (!this.modelLoaded || this.noModelAnswers-- > 0)
-      return { response: null, error: { code: 'no_model', message: 'no model is loaded' } };
-    return this.outcomeFor(task.image.bytes, task.params);
+      return {
+        status: 'completed',
+        outcome: { response: null, error: { code: 'no_model', message: 'no model is loaded' } },
+      };
+    return { status: 'completed', outcome: this.outcomeFor(task.image.bytes, task.params) };
   }
 
   /** Forgets every task, as BentoML does when it restarts. */
