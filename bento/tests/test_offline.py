@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mini_streamio.synthetic import generate_shapes_dataset
 
-GUARDED_TRAINING = textwrap.dedent(
+NETWORK_GUARD = textwrap.dedent(
     """
     import socket, sys
     from pathlib import Path
@@ -36,7 +36,11 @@ GUARDED_TRAINING = textwrap.dedent(
 
     socket.socket.connect = connect
     socket.getaddrinfo = getaddrinfo
+    """
+)
 
+GUARDED_TRAINING = NETWORK_GUARD + textwrap.dedent(
+    """
     from mini_streamio.offline import configure_ultralytics
     configure_ultralytics(Path(sys.argv[1]) / "ultralytics")
     from ultralytics import YOLO
@@ -65,3 +69,50 @@ def test_when_training_offline_then_no_network_access_is_attempted(tmp_path: Pat
     # The plots need the font that would otherwise be downloaded.
     assert (tmp_path / "ultralytics" / "Ultralytics" / "Arial.ttf").exists()
     assert (tmp_path / "run" / "results.csv").exists()
+
+
+# Ultralytics' AMP check on a GPU fetches yolo26n.pt the way this does; the check itself needs a GPU.
+GUARDED_AMP_CHECK_DOWNLOAD = NETWORK_GUARD + textwrap.dedent(
+    """
+    from mini_streamio.offline import amp_check_without_download, configure_ultralytics, downloads_refused
+    configure_ultralytics(Path(sys.argv[1]) / "ultralytics")
+    from ultralytics.engine import trainer
+    from ultralytics.utils import WEIGHTS_DIR
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    amp_check_without_download()
+    amp_check_without_download()  # a second call does not wrap it twice
+    assert trainer.check_amp._offline and trainer.check_amp.__closure__ is not None
+    refused = False
+    try:
+        if sys.argv[2] == "refused":
+            with downloads_refused():
+                attempt_download_asset(WEIGHTS_DIR / "yolo26n.pt")
+        else:
+            attempt_download_asset(WEIGHTS_DIR / "yolo26n.pt")
+    except ConnectionError:
+        refused = True
+    print("REFUSED", refused, "ATTEMPTS", attempts)
+    """
+)
+
+
+def amp_check_download(tmp_path: Path, mode: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_AMP_CHECK_DOWNLOAD, str(tmp_path), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_when_downloads_are_left_to_ultralytics_then_the_amp_check_model_is_fetched(tmp_path: Path) -> None:
+    assert "ATTEMPTS [('getaddrinfo', 'github.com')]" in amp_check_download(tmp_path, "left")
+
+
+def test_when_downloads_are_refused_then_the_amp_check_model_fails_at_once_without_a_connection(
+    tmp_path: Path,
+) -> None:
+    assert "REFUSED True ATTEMPTS []" in amp_check_download(tmp_path, "refused")

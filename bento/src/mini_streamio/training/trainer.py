@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mini_streamio.offline import amp_check_without_download
 from mini_streamio.registry import RegisteredWeights, register_weights
 from mini_streamio.settings import Settings
 from mini_streamio.training.dataset import DatasetVersion, fetch_dataset
@@ -218,12 +219,11 @@ def _run_ultralytics(
 ) -> None:
     from ultralytics.models import YOLO
 
+    if not settings.allow_downloads:
+        amp_check_without_download()
     yolo = YOLO(model.source)
     hooks.register(yolo)
     args: dict[str, Any] = {"plots": True} | request.extra
-    if device not in ("cpu", "mps") and not settings.allow_downloads:
-        # The AMP check downloads yolo26n.pt; offline it would stall on retries.
-        args.setdefault("amp", False)
     args |= {
         "data": str(dataset.data_yaml),
         "epochs": request.epochs,
