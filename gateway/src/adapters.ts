@@ -15,7 +15,11 @@ export interface Adapters {
 
 export function createAdapters(config: Config): Adapters {
   return {
-    store: new MinioStore(minioClient(config), [config.IMAGES_BUCKET, config.TASKS_BUCKET]),
+    store: new MinioStore(
+      minioClient(config),
+      [config.IMAGES_BUCKET, config.TASKS_BUCKET],
+      config.TASK_RETENTION_DAYS,
+    ),
     inference: new BentoMLClient(config.BENTOML_URL, config.BENTOML_TIMEOUT_MS),
   };
 }

@@ -37,6 +37,12 @@ export const configSchema = z.object({
   MAX_ATTEMPTS: positiveInt(3),
   /** Timeout of one HTTP call to BentoML. */
   BENTOML_TIMEOUT_MS: positiveInt(10_000),
+  /**
+   * Days MinIO keeps a task's image and record after their last change, then deletes them (a
+   * lifecycle rule on IMAGES_BUCKET and TASKS_BUCKET, replacing any rules there); 0 keeps them for
+   * ever and leaves the buckets' rules alone.
+   */
+  TASK_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   IMAGES_BUCKET: bucketName('images'),
   TASKS_BUCKET: bucketName('tasks'),
 });

@@ -1,9 +1,9 @@
-// The MinIO adapter's listing against a real MinIO: it reads the keys page by page (small pages
+// The MinIO adapter against a real MinIO: its listing reads the keys page by page (small pages
 // keep the event loop free for requests) and must still return all of them, in key order, up to
-// the limit.
+// the limit; and the buckets it creates get the retention rule it is given, or keep their own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
-import { MinioStore } from '../src/storage/minio-store.js';
+import { EXPIRY_RULE_ID, MinioStore } from '../src/storage/minio-store.js';
 import { startMinio, storageClient, testConfig } from './support/harness.js';
 
 const BUCKET = 'listing';
@@ -32,5 +32,32 @@ describe('listing a prefix with more keys than fit in one page', () => {
   it('stops at the limit, inside a page or at its end', async () => {
     expect((await store.list(BUCKET, 'pending/', 130)).map((o) => o.key)).toEqual(keys.slice(0, 130));
     expect((await store.list(BUCKET, 'pending/', 200)).map((o) => o.key)).toEqual(keys.slice(0, 200));
+  });
+});
+
+/** A bucket's lifecycle rules (the client gives one rule as an object, several as an array). */
+async function rulesOf(client: ReturnType<typeof storageClient>, bucket: string): Promise<unknown[]> {
+  const rules = (await client.getBucketLifecycle(bucket))?.Rule ?? [];
+  return Array.isArray(rules) ? rules : [rules];
+}
+
+describe('retention', () => {
+  it('when a retention is set, then every bucket gets a rule that expires its objects after that many days', async () => {
+    const client = storageClient(testConfig(stack));
+    await new MinioStore(client, ['retained-images', 'retained-tasks'], 7).ensureBuckets();
+    for (const bucket of ['retained-images', 'retained-tasks']) {
+      const rules = await rulesOf(client, bucket);
+      expect(rules).toHaveLength(1);
+      expect(rules[0]).toMatchObject({ ID: EXPIRY_RULE_ID, Status: 'Enabled', Expiration: { Days: 7 } });
+    }
+  });
+
+  it("when the retention is 0, then a bucket's own rules are left as they are", async () => {
+    const client = storageClient(testConfig(stack));
+    await client.makeBucket('operator-rules');
+    const own = { ID: 'operator', Status: 'Enabled', Filter: { Prefix: 'old/' }, Expiration: { Days: 400 } };
+    await client.setBucketLifecycle('operator-rules', { Rule: [own] });
+    await new MinioStore(client, ['operator-rules'], 0).ensureBuckets();
+    expect(await rulesOf(client, 'operator-rules')).toMatchObject([{ ID: 'operator' }]);
   });
 });

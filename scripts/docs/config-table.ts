@@ -54,6 +54,8 @@ export const descriptions: Record<string, string> = {
   TASK_TIMEOUT_MS: 'A task BentoML still reports in progress after this long is submitted again.',
   MAX_ATTEMPTS: 'Submissions per task before it is marked `failed` with the reason.',
   BENTOML_TIMEOUT_MS: 'Timeout of one call to BentoML; a claimed submission is abandoned after 3 of them.',
+  TASK_RETENTION_DAYS:
+    "Days a task's image and record are kept after their last change; MinIO then deletes them (then `GET` answers 404). Sets a lifecycle rule on both buckets, replacing theirs; 0 keeps everything and leaves the buckets' rules alone.",
   IMAGES_BUCKET: 'Bucket of the uploaded images.',
   TASKS_BUCKET: 'Bucket of the task records and the pending index.',
   MINI_STREAMIO_DATA_DIR:

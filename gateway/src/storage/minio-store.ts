@@ -1,7 +1,7 @@
 // MinIO adapter of the ObjectStore port. Every MinIO failure that is not "no such object" or
 // "condition failed" becomes an UpstreamError (503 storage_unavailable) here, so callers above
 // never see MinIO's own error types.
-import { Client } from 'minio';
+import { Client, type LifecycleConfig } from 'minio';
 import type { Config } from '../config.js';
 import { UpstreamError } from '../http/errors.js';
 import {
@@ -19,6 +19,7 @@ import {
  * listing runs on the request thread: a queue count gone stale, or a reconciler run in-process).
  */
 const LIST_PAGE_SIZE = 50;
+export const EXPIRY_RULE_ID = 'mini-streamio-task-retention';
 
 export function minioClient(config: Config): Client {
   const url = new URL(config.MINIO_ENDPOINT);
@@ -42,10 +43,14 @@ const isConflict = (err: unknown) => errorCode(err) === 'PreconditionFailed';
 export class MinioStore implements ObjectStore {
   private bucketsReady: Promise<void> | undefined;
 
-  /** `buckets` are created on first use (idempotently), so MinIO may come up after the gateway. */
+  /**
+   * `buckets` are created on first use (idempotently), so MinIO may come up after the gateway; with
+   * `expireAfterDays`, MinIO then deletes their objects that many days after their last change.
+   */
   constructor(
     private readonly client: Client,
     private readonly buckets: readonly string[] = [],
+    private readonly expireAfterDays = 0,
   ) {}
 
   async ping(): Promise<void> {
@@ -63,12 +68,19 @@ export class MinioStore implements ObjectStore {
           // Another gateway created it between our check and our create.
           if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(errorCode(err) ?? '')) throw err;
         }
+        if (this.expireAfterDays > 0) await this.client.setBucketLifecycle(bucket, this.expiry());
       }
     }).catch((err: unknown) => {
       this.bucketsReady = undefined;
       throw err;
     });
     return this.bucketsReady;
+  }
+
+  /** The lifecycle rule of every bucket: MinIO's scanner deletes what is older than this. */
+  private expiry(): LifecycleConfig {
+    const rule = { ID: EXPIRY_RULE_ID, Status: 'Enabled', Filter: { Prefix: '' } };
+    return { Rule: [{ ...rule, Expiration: { Days: this.expireAfterDays } }] };
   }
 
   async put(bucket: string, key: string, body: Buffer, options: PutOptions = {}): Promise<string> {
