@@ -184,8 +184,19 @@ class BentoProcess:
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+            self.kill()
+
+    def worker_pids(self) -> list[int]:
+        """The server's child processes: its workers (the server is the process started, after execs)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+    def kill(self) -> None:
+        """SIGKILL to the server and its workers: no clean-up runs, as after an OOM kill."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
     def restart(self) -> None:
         self.stop()

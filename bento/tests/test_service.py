@@ -10,6 +10,7 @@ import io
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -217,3 +218,30 @@ def test_when_the_production_alias_appears_and_moves_then_the_service_follows_it
     bento.wait_until(lambda: served_version(bento) == "2", "served version 2 after the restart")
     for path in ("/detect/status", "/detect/get"):
         assert bento.http.get(path, params={"task_id": finished}).status_code == 404
+
+
+def is_running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_when_the_server_is_killed_then_its_workers_end_and_their_uploads_are_gone_at_the_next_start(
+    start_bento: Callable[..., BentoProcess], tiny_model: TinyModel
+) -> None:
+    bento = start_bento(REGISTERED_MODEL_NAME=f"none-{uuid.uuid4().hex[:8]}", BENTOML_WORKERS="1")
+    temp = Path(bento.env["MINI_STREAMIO_DATA_DIR"]) / "bentoml" / "tmp"
+    finished_status(bento, submit(bento, tiny_model.images()[0].read_bytes()))
+    workers = bento.worker_pids()
+    assert workers
+    bento.kill()
+    left_behind = {path.name for path in temp.glob("bentoml-request-*")}
+    assert left_behind, f"BentoML should keep its request dirs in {temp}"
+    deadline = time.monotonic() + 10
+    while any(map(is_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(is_running, workers)), "the workers outlived their server"
+    bento.start()
+    assert not left_behind & {path.name for path in temp.glob("bentoml-request-*")}

@@ -78,6 +78,7 @@ logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
 from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
 from mini_streamio.serving import task_store  # noqa: E402
+from mini_streamio.serving.orphans import exit_with_parent  # noqa: E402
 from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
 
 task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
@@ -92,6 +93,7 @@ class Detection:
     def __init__(self) -> None:
         import torch
 
+        exit_with_parent()  # a worker must not outlive a server that was killed outright
         # Before torch starts its threads: they inherit it.
         lower_cpu_priority(settings.inference_nice, settings.inference_sched_idle)
         # Each worker runs one inference at a time; more torch threads than cores per worker only
