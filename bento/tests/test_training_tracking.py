@@ -1,6 +1,10 @@
-"""Metric names that MLflow accepts, train-argument pass-through, and params logged once."""
+"""Metric names that MLflow accepts, train-argument pass-through, params logged once, and runs
+left RUNNING by a process that is gone ended by the next training."""
 
 from __future__ import annotations
+
+import subprocess
+import uuid
 
 import pytest
 from mlflow.utils.validation import validate_param_and_metric_name
@@ -71,3 +75,30 @@ def test_when_a_param_is_logged_again_with_another_value_then_the_resolved_value
     run = tracking_client(settings).get_run(tracker.run_id)
     assert run.data.params == {"device": "", "device_resolved": "cpu", "epochs": "3", "imgsz": "64"}
     assert run.info.status == "FINISHED"
+
+
+def pid_of_an_ended_process() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_when_a_run_was_left_running_by_a_process_now_gone_then_the_next_training_ends_it_failed(
+    settings: Settings,
+) -> None:
+    experiment = f"abandoned-{uuid.uuid4().hex[:8]}"
+    gone = RunTracker.start(settings, experiment, "gone", tags={})
+    gone.set_tags({"pid": pid_of_an_ended_process()})
+    elsewhere = RunTracker.start(settings, experiment, "other-host", tags={})
+    elsewhere.set_tags({"pid": pid_of_an_ended_process(), "host": "another-host"})
+    alive = RunTracker.start(settings, experiment, "alive", tags={})  # this process, still running
+
+    following = RunTracker.start(settings, experiment, "next", tags={})
+
+    client = tracking_client(settings)
+    assert client.get_run(gone.run_id).info.status == "FAILED"
+    assert "its process" in client.get_run(gone.run_id).data.tags["error"]
+    assert client.get_run(elsewhere.run_id).info.status == "RUNNING"
+    assert client.get_run(alive.run_id).info.status == "RUNNING"
+    for tracker in (elsewhere, alive, following):
+        tracker.end("FINISHED")

@@ -2,11 +2,15 @@
 
 Calls go straight to MLflow's REST API (mini_streamio.mlflow_rest) on an explicit run id (no
 global "active run"), so a run is ended with the right status however training stops:
-FINISHED, FAILED (error recorded) or KILLED.
+FINISHED, FAILED (error recorded) or KILLED. A run that could not be ended (its process was killed
+outright, or MLflow was unreachable at the end) is ended FAILED by the next training in the same
+experiment on the same host, which finds its process gone (tags `host` and `pid`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
 import re
 import subprocess
@@ -30,6 +34,10 @@ METRICS_PER_BATCH = 1000
 # Files Ultralytics writes into its run directory that belong in the run's artifacts.
 ARTIFACT_SUFFIXES = (".csv", ".png", ".jpg", ".yaml")
 WEIGHT_FILES = ("best.pt", "last.pt")
+# Tries of the request that ends a run, a second apart: a brief MLflow restart must not leave it RUNNING.
+END_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 def metric_name(key: str) -> str:
@@ -64,6 +72,8 @@ class RunTracker:
     ) -> RunTracker:
         rest = MlflowRest(str(settings.mlflow_tracking_uri))
         experiment_id = _experiment_id(rest, experiment)
+        end_abandoned_runs(rest, experiment_id)
+        tags = {**tags, "host": platform.node(), "pid": str(os.getpid())}
         body: dict[str, Any] = {
             "experiment_id": experiment_id,
             "start_time": int(time.time() * 1000),
@@ -129,9 +139,62 @@ class RunTracker:
         self.rest.upload_bytes(self.artifact_uri, trace.encode(), "error.txt")
 
     def end(self, status: str) -> None:
-        self.rest.post(
-            "runs/update", {"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)}
+        body = {"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)}
+        for attempt in range(1, END_ATTEMPTS + 1):
+            try:
+                self.rest.post("runs/update", body)
+                return
+            except (MlflowRestError, OSError):
+                if attempt == END_ATTEMPTS:
+                    raise
+                time.sleep(1)
+
+
+def end_abandoned_runs(rest: MlflowRest, experiment_id: str) -> list[str]:
+    """Ends FAILED the experiment's RUNNING runs started on this host by a process that is gone.
+
+    Returns their ids. Best effort: a failure here is logged and never stops the new training.
+    """
+    query = f"attributes.status = 'RUNNING' and tags.host = '{platform.node()}'"
+    try:
+        found = rest.post(
+            "runs/search", {"experiment_ids": [experiment_id], "filter": query, "max_results": 100}
         )
+        ended = []
+        for run in found.get("runs", []):
+            tags = {tag["key"]: tag["value"] for tag in run.get("data", {}).get("tags", [])}
+            pid = tags.get("pid", "")
+            if not pid.isdigit() or _is_training(int(pid)):
+                continue
+            run_id = run["info"]["run_id"]
+            note = f"ended by a later training: its process ({pid}) was gone while the run was RUNNING"
+            rest.post("runs/set-tag", {"run_id": run_id, "key": "error", "value": note})
+            rest.post(
+                "runs/update", {"run_id": run_id, "status": "FAILED", "end_time": int(time.time() * 1000)}
+            )
+            ended.append(run_id)
+        return ended
+    except (MlflowRestError, OSError, KeyError) as error:
+        log.warning("could not look for runs left RUNNING: %s", error)
+        return []
+
+
+def _is_training(pid: int) -> bool:
+    """Whether process `pid` of this host is alive and a Python process (a trainer, or one reusing its
+    pid, which is left alone too)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.is_dir():
+        try:
+            return b"python" in cmdline.read_bytes()
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _experiment_id(rest: MlflowRest, name: str) -> str:
@@ -170,7 +233,6 @@ def environment_tags(device: str) -> dict[str, str]:
     tags = {
         "hardware": hardware_description(device),
         "device": device,
-        "host": platform.node(),
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "ultralytics_version": ultralytics.__version__,
