@@ -71,7 +71,8 @@ def amp_check_without_download() -> None:
     is not in the weights directory. Offline that download can only fail (after a connection attempt
     per try), and Ultralytics then keeps AMP on. This makes the download fail at once, without the
     attempt: the check still refuses the known bad GPUs, and still runs in full when an operator has
-    put `yolo26n.pt` in the weights directory. Turning AMP off instead would halve training speed.
+    put `yolo26n.pt` in the weights directory. Turning AMP off instead cost 20-30 % per epoch on an
+    H200 (docs/BENCHMARKS.md).
     """
     from ultralytics.engine import trainer
     from ultralytics.utils import checks

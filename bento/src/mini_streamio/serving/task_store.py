@@ -30,10 +30,11 @@ re-submits a task BentoML no longer knows.
 And it keeps the store small and its clean-up cheap, which BentoML's store is not under a steady
 load: it kept every task's request, image included (base64 in JSON, ~80 kB a task), for 24 hours,
 and every stored result ran `DELETE ... WHERE completed_at < ?` over the whole table with no index,
-following each row's image through its overflow pages to reach `completed_at`: 11 ms a task after
-600 tasks, 87 ms after 5,000, growing for a day (docs/BENCHMARKS.md). A request is now stored
-without its body (nothing reads it back: the task runs on the request in memory, and the gateway
-retries from its own copy, so BentoML's /retry endpoint, which would resend it, is not used),
+following each row's image through its overflow pages to reach `completed_at`: 18 ms a task after
+600 tasks, 128 ms after 5,000, growing for a day (bench/task_store_growth.py, docs/BENCHMARKS.md).
+A request is now stored without its body (nothing reads it back: the task runs on the request in
+memory, and the gateway retries from its own copy, so BentoML's /retry endpoint, which would resend
+it, is not used),
 `completed_at` has an index, and results are kept for an hour instead of a day.
 """
 
