@@ -34,8 +34,7 @@ following each row's image through its overflow pages to reach `completed_at`: 1
 600 tasks, 128 ms after 5,000, growing for a day (bench/task_store_growth.py, docs/BENCHMARKS.md).
 A request is now stored without its body (nothing reads it back: the task runs on the request in
 memory, and the gateway retries from its own copy, so BentoML's /retry endpoint, which would resend
-it, is not used),
-`completed_at` has an index, and results are kept for an hour instead of a day.
+it, is not used), `completed_at` has an index, and results are kept for an hour instead of a day.
 """
 
 from __future__ import annotations
