@@ -65,7 +65,7 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
     intervalMs: parts.settings.reconcileIntervalMs,
     policy: parts.settings.policy,
     orphanGraceMs: 60_000,
-    // Each status request costs BentoML CPU that inference could use: poll a bounded few per round.
+    // Each poll costs BentoML CPU that inference could use: poll a bounded few per round.
     pollsPerRound: 32,
     scanLimit: Math.max(10_000, parts.settings.maxQueueDepth * 2),
     concurrency: 4,

@@ -17,7 +17,7 @@ export interface ReconcilerOptions {
   policy: RetryPolicy;
   /** A pending marker without a record older than this is left over from a failed creation. */
   orphanGraceMs: number;
-  /** BentoML status requests per round at most (oldest submissions first). */
+  /** BentoML polls per round at most (oldest submissions first). */
   pollsPerRound: number;
   /** Pending tasks looked at per round at most. */
   scanLimit: number;
