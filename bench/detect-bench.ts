@@ -12,8 +12,20 @@
 //      and images per CPU-second of the whole stack against the baseline's: a ratio that other
 //      work on a shared machine does not skew, unlike the wall-clock one.
 //
+//   7. per process of the stack (with --start-stack): CPU ms per task and PSS (idle and at the end,
+//      from /proc/<pid>/smaps_rollup); requests per task at each hop: the client's POSTs and GETs,
+//      MinIO's S3 calls by API (its Prometheus metrics) and BentoML's by endpoint (its /metrics).
+//
 //   node --import tsx bench/detect-bench.ts [--start-stack] [--images DIR] [--rate 10]
 //                                           [--seconds 15] [--baseline 100] [--json FILE]
+//
+// --clients N replaces 2-3 with a closed loop: N clients, each posting an image and polling GET
+// every --poll-ms (500) until it is finished, then the next, --tasks in all (200).
+//
+// --stub-inference MS (with --start-stack): BentoML is replaced by a stub in this process that
+// finishes one task every MS ms, in order, and MLflow is not started: no model, no baseline, so
+// the figures are the gateway's and MinIO's alone (with --clients 16 unless given). --cpu-prof DIR
+// writes a CPU profile of the gateway's threads there (node --cpu-prof) when the stack stops.
 //
 // With --start-stack the services take their settings from this environment as `npm start` does,
 // e.g. BENTOML_WORKERS=1 or INFERENCE_NICE=0 to compare with the defaults.
@@ -23,14 +35,17 @@
 // model the benchmark trains for it (one epoch of yolov8n at 416 px: as costly to run as any
 // yolov8n at that size; its accuracy does not matter here).
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { repoRoot } from '../scripts/stack/config.js';
 import { processTable, processTree } from '../scripts/stack/processes.js';
 import type { ServiceName } from '../scripts/stack/services.js';
-import { startTestStack, type TestStack } from '../scripts/stack/test-stack.js';
+import { startTestStack, type TestStack, type TestStackOptions } from '../scripts/stack/test-stack.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,8 +56,15 @@ const { values: args } = parseArgs({
     imgsz: { type: 'string', default: '416' },
     json: { type: 'string' },
     'start-stack': { type: 'boolean', default: false },
+    clients: { type: 'string' },
+    tasks: { type: 'string', default: '200' },
+    'poll-ms': { type: 'string', default: '500' },
+    'stub-inference': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
+const stubMs = args['stub-inference'] === undefined ? undefined : Number(args['stub-inference']);
+const clients = Number(args.clients ?? (stubMs === undefined ? 0 : 16));
 let gatewayUrl = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
 let bentoUrl = process.env.BENTOML_URL ?? 'http://127.0.0.1:3000';
 const exec = promisify(execFile);
@@ -63,13 +85,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const loadBefore = os.loadavg();
   const ready = (await (await fetch(`${gatewayUrl}/readyz`)).json()) as { ready: boolean };
   if (!ready.ready) throw new Error(`the stack at ${gatewayUrl} is not ready: ${JSON.stringify(ready)}`);
-  const served = (await (
-    await fetch(`${bentoUrl}/model`, {
-      method: 'POST',
-      body: '{}',
-      headers: { 'content-type': 'application/json' },
-    })
-  ).json()) as { name: string; version: string; demo: boolean };
+  const served = stubMs === undefined ? await servedModel() : { name: 'stub', version: '-', demo: false };
   const images = fs
     .readdirSync(args.images)
     .filter((f) => /\.(jpe?g|png|webp|bmp)$/i.test(f))
@@ -77,37 +93,36 @@ async function run(stack: TestStack | undefined): Promise<void> {
     .map((f) => ({ name: f, bytes: fs.readFileSync(path.join(args.images, f)) }));
   if (images.length === 0) throw new Error(`no images in ${args.images}`);
 
-  console.error(`baseline: ${args.baseline} × model.predict of ${served.name} v${served.version} …`);
-  const before = await predictLoop(Number(args.baseline));
-  if (before.version !== served.version)
-    throw new Error(`the baseline loaded v${before.version} but the service serves v${served.version}`);
-  const baseline = before;
+  let before: Baseline | undefined;
+  if (stubMs === undefined) {
+    console.error(`baseline: ${args.baseline} × model.predict of ${served.name} v${served.version} …`);
+    before = await predictLoop(Number(args.baseline));
+    if (before.version !== served.version)
+      throw new Error(`the baseline loaded v${before.version} but the service serves v${served.version}`);
+  }
 
-  const rate = Number(args.rate);
-  const seconds = Number(args.seconds);
-  // Enough work for inference to stay busy through the stream and a margin after it.
-  const backlog = Math.ceil(baseline.images_per_s * (seconds + 10));
-  const cpuBefore = stack ? cpuSeconds(stack) : undefined;
+  const idle = stack ? sampleProcesses(stack) : undefined;
+  const hopsBefore = await hopCounts();
   const monitor = monitorGateway();
-  console.error(`backlog: ${backlog} tasks; then ${rate} POST/s for ${seconds} s …`);
-  const backlogIds = await postBurst(images, backlog, 16);
-  const serverBefore = await postHistogram();
-  const streamStart = Date.now();
-  const stream = await postAtRate(images, rate, seconds);
-  const streamEnd = Date.now();
-  const serverAfter = await postHistogram();
+  const load =
+    clients > 0
+      ? await closedLoop(images)
+      : await backlogAndStream(images, before?.images_per_s ?? 1000 / (stubMs ?? 1));
   console.error('waiting for the queue to empty …');
   await waitForEmptyQueue();
   const samples = await monitor.stop();
-  const cpuAfter = stack ? cpuSeconds(stack) : undefined;
+  const end = stack ? sampleProcesses(stack) : undefined;
+  const hopsAfter = await hopCounts();
 
-  console.error('baseline again …');
-  const after = await predictLoop(Number(args.baseline));
-  const baselineRate = (before.images_per_s + after.images_per_s) / 2;
-  const baselinePerCpu = (before.images_per_cpu_s + after.images_per_cpu_s) / 2;
-  const cpuUsed = cpuBefore && cpuAfter ? diffCpu(cpuBefore, cpuAfter) : undefined;
-  const stackCpu = cpuUsed ? Object.values(cpuUsed).reduce((a, b) => a + b, 0) : Number.NaN;
-  const tasks = await fetchAll([...backlogIds, ...stream.map((s) => s.taskId)]);
+  let after: Baseline | undefined;
+  if (stubMs === undefined) {
+    console.error('baseline again …');
+    after = await predictLoop(Number(args.baseline));
+  }
+  const baselineRate = before && after ? (before.images_per_s + after.images_per_s) / 2 : Number.NaN;
+  const baselinePerCpu =
+    before && after ? (before.images_per_cpu_s + after.images_per_cpu_s) / 2 : Number.NaN;
+  const tasks = await fetchAll(load.taskIds);
   const retries = (await (await fetch(`${gatewayUrl}/metrics`)).text())
     .split('\n')
     .filter((line) => line.startsWith('detection_task_retries_total{'));
@@ -115,16 +130,22 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const first = Math.min(...tasks.map((t) => Date.parse(t.created_at)));
   const last = Math.max(...tasks.map((t) => Date.parse(t.updated_at)));
   const throughput = completed.length / ((last - first) / 1000);
-  const latencies = stream.map((s) => s.latencyMs).sort((a, b) => a - b);
-  const duringStream = samples.filter((s) => s.at >= streamStart && s.at <= streamEnd);
+  const perProcess = idle && end ? processFigures(idle, end, completed.length) : undefined;
+  const stackCpu = perProcess
+    ? perProcess.filter((p) => !p.name.startsWith('bench')).reduce((a, p) => a + p.cpu_ms_per_task, 0)
+    : Number.NaN;
   const result = {
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
     // Other work on the machine skews every figure: the 1/5/15-minute load before the run.
     load_average_before: loadBefore.map((l) => l.toFixed(2)).join(' '),
-    model: `${served.name} v${served.version}${served.demo ? ' (demo)' : ''}`,
+    model:
+      stubMs === undefined
+        ? `${served.name} v${served.version}${served.demo ? ' (demo)' : ''}`
+        : `stub: ${stubMs} ms per task`,
     images: `${images.length} files from ${args.images}`,
+    load: load.description,
     baseline_images_per_s: round(baselineRate),
-    baseline_before_after: [before.images_per_s, after.images_per_s],
+    baseline_before_after: before && after ? [before.images_per_s, after.images_per_s] : undefined,
     tasks: tasks.length,
     completed: completed.length,
     failed: tasks.length - completed.length,
@@ -132,32 +153,129 @@ async function run(stack: TestStack | undefined): Promise<void> {
     retries,
     throughput_per_s: round(throughput),
     throughput_ratio: round(throughput / baselineRate),
-    post_stream: `${stream.length} POSTs at ${rate}/s`,
-    post_latency_ms: {
-      p50: round(percentile(latencies, 0.5)),
-      p90: round(percentile(latencies, 0.9)),
-      p99: round(percentile(latencies, 0.99)),
-      max: round(latencies.at(-1) ?? Number.NaN),
-    },
-    // The same POSTs as the gateway timed them (its /metrics histogram): where the client's figures
-    // are worse, the time went to the client or the network stack, not to the gateway.
-    post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
-    // A POST waits behind whatever else the gateway's request thread is doing.
-    gateway_event_loop_delay_ms_during_stream: {
-      worst_p99: round(Math.max(...duringStream.map((s) => s.loopDelayP99Ms))),
-      max: round(Math.max(...duringStream.map((s) => s.loopDelayMaxMs))),
-    },
-    // Inference saturated throughout: tasks waiting or running at every 100 ms of the stream, from
-    // the gateway's own timestamps (the /metrics gauge shows only the last listing's count).
-    min_tasks_pending_during_stream: minPending(tasks, streamStart, streamEnd),
+    ...load.figures(tasks, samples),
     gateway_peak_rss_mib: round(Math.max(...samples.map((s) => s.rssBytes)) / 2 ** 20),
-    cpu_seconds: cpuUsed,
-    images_per_cpu_s: round(completed.length / stackCpu),
+    // Per process of the stack (the bench's own process holds the clients and, with --start-stack,
+    // the supervisor): CPU over the load, per completed task; PSS idle (before it) and after it.
+    processes: perProcess,
+    stack_cpu_ms_per_task: round(stackCpu),
+    stack_pss_mib_idle: perProcess
+      ? round(sum(perProcess.filter((p) => !p.name.startsWith('bench')).map((p) => p.pss_mib_idle)))
+      : undefined,
+    requests_per_task: requestsPerTask(hopsBefore, hopsAfter, load.clientRequests, completed.length),
+    images_per_cpu_s: round(1000 / stackCpu),
     baseline_images_per_cpu_s: round(baselinePerCpu),
-    cpu_efficiency_ratio: round(completed.length / stackCpu / baselinePerCpu),
+    cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
   };
   console.log(JSON.stringify(result, null, 2));
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+}
+
+async function servedModel(): Promise<{ name: string; version: string; demo: boolean }> {
+  const res = await fetch(`${bentoUrl}/model`, {
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
+  return (await res.json()) as { name: string; version: string; demo: boolean };
+}
+
+/** What one kind of load did: its tasks, the client's requests, and its own figures. */
+interface Load {
+  description: string;
+  taskIds: string[];
+  clientRequests: { post: number; get: number };
+  figures(tasks: Task[], samples: Sample[]): Record<string, unknown>;
+}
+
+/**
+ * A backlog big enough to keep inference busy, then a steady stream of POSTs (--rate for
+ * --seconds) whose latency is measured while the backlog drains.
+ */
+async function backlogAndStream(images: Image[], imagesPerS: number): Promise<Load> {
+  const rate = Number(args.rate);
+  const seconds = Number(args.seconds);
+  // Enough work for inference to stay busy through the stream and a margin after it.
+  const backlog = Math.ceil(imagesPerS * (seconds + 10));
+  console.error(`backlog: ${backlog} tasks; then ${rate} POST/s for ${seconds} s …`);
+  const backlogIds = await postBurst(images, backlog, 16);
+  const serverBefore = await postHistogram();
+  const streamStart = Date.now();
+  const stream = await postAtRate(images, rate, seconds);
+  const streamEnd = Date.now();
+  const serverAfter = await postHistogram();
+  const latencies = stream.map((s) => s.latencyMs).sort((a, b) => a - b);
+  return {
+    description: `a backlog of ${backlog} POSTs, then ${stream.length} POSTs at ${rate}/s`,
+    taskIds: [...backlogIds, ...stream.map((s) => s.taskId)],
+    clientRequests: { post: backlog + stream.length, get: 0 },
+    figures: (tasks, samples) => {
+      const duringStream = samples.filter((s) => s.at >= streamStart && s.at <= streamEnd);
+      return {
+        post_latency_ms: latencySummary(latencies),
+        // The same POSTs as the gateway timed them (its /metrics histogram): where the client's figures
+        // are worse, the time went to the client or the network stack, not to the gateway.
+        post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
+        // A POST waits behind whatever else the gateway's request thread is doing.
+        gateway_event_loop_delay_ms_during_stream: {
+          worst_p99: round(Math.max(...duringStream.map((s) => s.loopDelayP99Ms))),
+          max: round(Math.max(...duringStream.map((s) => s.loopDelayMaxMs))),
+        },
+        // Inference saturated throughout: tasks waiting or running at every 100 ms of the stream, from
+        // the gateway's own timestamps (the /metrics gauge shows only the last listing's count).
+        min_tasks_pending_during_stream: minPending(tasks, streamStart, streamEnd),
+      };
+    },
+  };
+}
+
+/** --clients clients, each posting an image and polling it every --poll-ms until it is finished. */
+async function closedLoop(images: Image[]): Promise<Load> {
+  const count = Number(args.tasks);
+  const pollMs = Number(args['poll-ms']);
+  console.error(`${clients} clients, ${count} tasks, polling every ${pollMs} ms …`);
+  const taskIds: string[] = [];
+  const postLatencies: number[] = [];
+  const taskLatencies: number[] = [];
+  let gets = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        const i = next++;
+        const sentAt = performance.now();
+        const taskId = await post(images[i % images.length] as Image);
+        postLatencies.push(performance.now() - sentAt);
+        taskIds[i] = taskId;
+        for (;;) {
+          await sleep(pollMs);
+          gets += 1;
+          const task = (await (await fetch(`${gatewayUrl}/image/detect?task_id=${taskId}`)).json()) as Task;
+          if (task.status === 'completed' || task.status === 'failed') break;
+        }
+        taskLatencies.push(performance.now() - sentAt);
+      }
+    }),
+  );
+  return {
+    description: `${clients} clients, ${count} tasks, a GET every ${pollMs} ms until finished`,
+    taskIds,
+    clientRequests: { post: count, get: gets },
+    figures: () => ({
+      post_latency_ms: latencySummary(postLatencies.sort((a, b) => a - b)),
+      // From POST to the GET that saw the task finished.
+      task_latency_ms: latencySummary(taskLatencies.sort((a, b) => a - b)),
+    }),
+  };
+}
+
+function latencySummary(sorted: number[]): Record<string, number> {
+  return {
+    p50: round(percentile(sorted, 0.5)),
+    p90: round(percentile(sorted, 0.9)),
+    p99: round(percentile(sorted, 0.99)),
+    max: round(sorted.at(-1) ?? Number.NaN),
+  };
 }
 
 /** Cumulative counts of the gateway's accepted POSTs per histogram bucket (`le` in seconds). */
@@ -295,23 +413,151 @@ function monitorGateway(): { stop(): Promise<Sample[]> } {
   };
 }
 
-/** CPU seconds (user + system) of each service: its process and every descendant. */
-function cpuSeconds(stack: TestStack): Record<string, number> {
+/** One process of the stack at one moment. */
+interface ProcessSample {
+  name: string;
+  cpuSeconds: number;
+  pssKiB: number;
+}
+
+/**
+ * Every process of each service (its process and every descendant), named by service and role,
+ * and the bench's own process, which holds the clients and the supervisor.
+ */
+function sampleProcesses(stack: TestStack): Map<number, ProcessSample> {
   const procs = processTable();
-  const roots = stack.supervisor.processGroups();
-  const names: ServiceName[] = ['minio', 'mlflow', 'bento', 'gateway'];
-  const out: Record<string, number> = {};
-  for (const [i, root] of roots.entries()) {
+  const samples = new Map<number, ProcessSample>();
+  for (const [service, root] of stack.supervisor.servicePids()) {
     const tree = processTree(root, procs);
-    out[names[i] ?? String(root)] = procs
-      .filter((p) => tree.has(p.pid))
-      .reduce((s, p) => s + p.cpuSeconds, 0);
+    for (const p of procs.filter((q) => tree.has(q.pid)))
+      samples.set(p.pid, {
+        name: processName(service, p.pid, root),
+        cpuSeconds: p.cpuSeconds,
+        pssKiB: pssKiB(p.pid),
+      });
+  }
+  const self = procs.find((p) => p.pid === process.pid);
+  samples.set(process.pid, {
+    name: 'bench (clients, supervisor)',
+    cpuSeconds: self?.cpuSeconds ?? 0,
+    pssKiB: pssKiB(process.pid),
+  });
+  return samples;
+}
+
+/** The service, and for a child its role: BentoML's arbiter and workers are told apart. */
+function processName(service: ServiceName, pid: number, root: number): string {
+  const label = service === 'bento' ? 'bentoml' : service;
+  if (pid === root) return service === 'bento' ? 'bentoml arbiter' : label;
+  const cmdline = readProc(pid, 'cmdline').replaceAll('\0', ' ');
+  const worker = /--worker-id[ =](\d+)/.exec(cmdline)?.[1];
+  if (worker !== undefined) return `${label} worker ${worker}`;
+  return `${label} child: ${path.basename(cmdline.split(' ')[0] ?? '')} (${pid})`;
+}
+
+/** Proportional set size: the process's own pages plus its share of those it shares. */
+function pssKiB(pid: number): number {
+  return Number(/^Pss:\s+(\d+)/m.exec(readProc(pid, 'smaps_rollup'))?.[1] ?? Number.NaN);
+}
+
+function readProc(pid: number, file: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return ''; // gone, or not Linux
+  }
+}
+
+interface ProcessFigures {
+  name: string;
+  pid: number;
+  cpu_ms_per_task: number;
+  pss_mib_idle: number;
+  pss_mib_end: number;
+}
+
+function processFigures(
+  idle: Map<number, ProcessSample>,
+  end: Map<number, ProcessSample>,
+  tasks: number,
+): ProcessFigures[] {
+  return [...end.entries()].map(([pid, last]) => {
+    const first = idle.get(pid);
+    return {
+      name: last.name,
+      pid,
+      cpu_ms_per_task: round((1000 * (last.cpuSeconds - (first?.cpuSeconds ?? 0))) / tasks),
+      pss_mib_idle: round((first?.pssKiB ?? Number.NaN) / 1024),
+      pss_mib_end: round(last.pssKiB / 1024),
+    };
+  });
+}
+
+/** Requests served so far at each hop behind the gateway, by operation. */
+interface HopCounts {
+  minio: Record<string, number>;
+  bentoml: Record<string, number>;
+}
+
+/**
+ * MinIO's S3 calls by API (its Prometheus metrics, public in a stack the bench starts) and
+ * BentoML's requests by endpoint (its /metrics); empty where a service does not answer.
+ */
+async function hopCounts(): Promise<HopCounts> {
+  const minioUrl = process.env.MINIO_ENDPOINT ?? 'http://127.0.0.1:9000';
+  return {
+    minio: await counters(
+      `${minioUrl}/minio/v2/metrics/node`,
+      /^minio_s3_requests_total\{([^}]*)\} (\S+)/,
+      'api',
+    ),
+    bentoml: await counters(
+      `${bentoUrl}/metrics`,
+      /^bentoml_service_request_total\{([^}]*)\} (\S+)/,
+      'endpoint',
+    ),
+  };
+}
+
+async function counters(url: string, line: RegExp, key: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  let text = '';
+  try {
+    const res = await fetch(url);
+    if (res.ok) text = await res.text();
+  } catch {
+    return out;
+  }
+  for (const row of text.split('\n')) {
+    const match = line.exec(row);
+    if (!match) continue;
+    const name = new RegExp(`${key}="([^"]*)"`).exec(match[1] as string)?.[1] ?? '?';
+    out[name] = (out[name] ?? 0) + Number(match[2]);
   }
   return out;
 }
 
-function diffCpu(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, round(v - (before[k] ?? 0))]));
+function requestsPerTask(
+  before: HopCounts,
+  after: HopCounts,
+  client: { post: number; get: number },
+  tasks: number,
+): Record<string, Record<string, number>> {
+  const perTask = (a: Record<string, number>, b: Record<string, number>) =>
+    Object.fromEntries(
+      Object.entries(b)
+        .map(([k, v]) => [k, round((v - (a[k] ?? 0)) / tasks)] as const)
+        .filter(([, v]) => v > 0),
+    );
+  return {
+    client: { post: round(client.post / tasks), get: round(client.get / tasks) },
+    minio: perTask(before.minio, after.minio),
+    bentoml: perTask(before.bentoml, after.bentoml),
+  };
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 /** The fewest tasks created and not yet finished at any 100 ms step from `from` to `to`. */
@@ -336,10 +582,90 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
+/**
+ * A stand-in for BentoML's task endpoints: one task finished every `msPerTask`, in the order
+ * submitted, each with the same detection; its /metrics counts requests as BentoML's does.
+ */
+async function startStubInference(msPerTask: number): Promise<{ url: string; close(): void }> {
+  const doneAt = new Map<string, number>();
+  const requests: Record<string, number> = {};
+  let free = 0;
+  const outcome = JSON.stringify({
+    response: {
+      instances: [
+        { boundingBox: '0.5000 0.5000 0.2500 0.2500', class: '0', className: 'stub', confidence: 0.9 },
+      ],
+      image: { width: 416, height: 416 },
+      model: { name: 'stub', version: '1' },
+      inference_ms: msPerTask,
+    },
+    error: null,
+  });
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://stub');
+    requests[url.pathname] = (requests[url.pathname] ?? 0) + 1;
+    const answer = (status: number, body: string) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    };
+    req.resume(); // the upload itself is not needed
+    req.on('end', () => {
+      if (url.pathname === '/readyz') return answer(200, '{}');
+      if (url.pathname === '/metrics')
+        return res.end(
+          Object.entries(requests)
+            .map(([endpoint, n]) => `bentoml_service_request_total{endpoint="${endpoint}"} ${n}\n`)
+            .join(''),
+        );
+      if (url.pathname === '/detect/submit') {
+        const id = randomUUID();
+        free = Math.max(free, Date.now()) + msPerTask;
+        doneAt.set(id, free);
+        return answer(200, JSON.stringify({ task_id: id }));
+      }
+      if (url.pathname === '/detect/get') {
+        const at = doneAt.get(url.searchParams.get('task_id') ?? '');
+        if (at === undefined) return answer(404, '{"error":"not found"}');
+        if (at > Date.now()) return answer(400, '{"error":"task is not completed yet"}');
+        return answer(200, outcome);
+      }
+      answer(404, '{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/** MinIO and a gateway whose BentoML is the stub. */
+async function startStubStack(msPerTask: number): Promise<TestStack> {
+  const stub = await startStubInference(msPerTask);
+  console.error(`starting MinIO and the gateway; BentoML is a stub finishing a task every ${msPerTask} ms …`);
+  const stack = await startTestStack(['minio', 'gateway'], stackOptions({ BENTOML_URL: stub.url }));
+  Object.assign(process.env, stack.env);
+  gatewayUrl = stack.env.GATEWAY_URL;
+  bentoUrl = stub.url;
+  const stop = stack.stop;
+  return { ...stack, stop: () => stop().finally(() => stub.close()) };
+}
+
+/** How the bench starts a stack: settings every service gets, and the gateway's profiler. */
+function stackOptions(extraEnv: Record<string, string> = {}): TestStackOptions {
+  const profile = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : [];
+  return {
+    extraEnv: {
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      MINIO_PROMETHEUS_AUTH_TYPE: 'public',
+      ...extraEnv,
+    },
+    gatewayNodeArgs: profile,
+  };
+}
+
 /** A fresh stack on free ports, serving a model trained for the benchmark. */
 async function startStack(): Promise<TestStack> {
   console.error(`starting MinIO and MLflow, training a yolov8n at ${args.imgsz} px for one epoch …`);
-  const stack = await startTestStack(['minio', 'mlflow'], { extraEnv: { LOG_LEVEL: 'warn' } });
+  const stack = await startTestStack(['minio', 'mlflow'], stackOptions());
   try {
     const cli = ['--import', 'tsx', path.join(repoRoot, 'cli/bin/run.js'), 'model', 'bootstrap'];
     const flags = ['--imgsz', args.imgsz, '--epochs', '1', '--images', '16'];
@@ -360,7 +686,11 @@ async function startStack(): Promise<TestStack> {
 }
 
 async function main(): Promise<void> {
-  const stack = args['start-stack'] ? await startStack() : undefined;
+  const stack = !args['start-stack']
+    ? undefined
+    : stubMs === undefined
+      ? await startStack()
+      : await startStubStack(stubMs);
   // Interrupted (Ctrl-C, a timeout): the services it started go too.
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => {

@@ -83,6 +83,11 @@ export class Supervisor {
     return [...this.running.values()].flatMap((child) => (child.pid ? [child.pid] : []));
   }
 
+  /** Each running service's process-group id, by name. */
+  servicePids(): Map<ServiceName, number> {
+    return new Map([...this.running].flatMap(([name, child]) => (child.pid ? [[name, child.pid]] : [])));
+  }
+
   isRunning(name: ServiceName): boolean {
     return this.running.has(name);
   }

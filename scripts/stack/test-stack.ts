@@ -22,11 +22,13 @@ export interface TestStackOptions {
   extraEnv?: Record<string, string>;
   /** BentoML is ready only once a production model is loaded; false waits for liveness only. */
   waitForModel?: boolean;
+  /** Options for the gateway's node, e.g. --cpu-prof (which NODE_OPTIONS may not hold). */
+  gatewayNodeArgs?: string[];
 }
 
 export async function startTestStack(
   services: ServiceName[],
-  { log = () => {}, extraEnv = {}, waitForModel = true }: TestStackOptions = {},
+  { log = () => {}, extraEnv = {}, waitForModel = true, gatewayNodeArgs = [] }: TestStackOptions = {},
 ): Promise<TestStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-streamio-test-'));
   const config = loadStackConfig({
@@ -40,6 +42,7 @@ export async function startTestStack(
   });
   const specs = serviceSpecs(config);
   for (const spec of Object.values(specs)) Object.assign(spec.env, extraEnv);
+  specs.gateway.args.unshift(...gatewayNodeArgs);
   if (!waitForModel) specs.bento.healthUrl = specs.bento.healthUrl.replace(/\/readyz$/, '/livez');
   const supervisor = new Supervisor(log);
   const ordered = serviceOrder.filter((name) => services.includes(name)).map((name) => specs[name]);
