@@ -1,0 +1,161 @@
+"""Inference runtimes: which one serves a model, exporting weights to it, and tuning it once loaded.
+
+Ultralytics exports the `.pt` weights (`model.export`) and runs every export through the same
+`YOLO(...).predict` API, so pre-processing, NMS and the response are the same code on every backend.
+On this project's CPUs OpenVINO is the fastest (it computes in bf16 where the CPU has it), then ONNX
+Runtime, then PyTorch; TensorRT needs an NVIDIA GPU. Figures: docs/BENCHMARKS.md, "Runtimes".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(StrEnum):
+    TORCH = "torch"
+    ONNX = "onnx"
+    OPENVINO = "openvino"
+    TENSORRT = "tensorrt"
+
+
+AUTO = "auto"
+EXPORTABLE = (Backend.ONNX, Backend.OPENVINO, Backend.TENSORRT)
+# Ultralytics' name for each export format.
+ULTRALYTICS_FORMAT = {Backend.ONNX: "onnx", Backend.OPENVINO: "openvino", Backend.TENSORRT: "engine"}
+# The Python package each backend runs on.
+_PACKAGE = {
+    Backend.TORCH: "torch",
+    Backend.ONNX: "onnxruntime",
+    Backend.OPENVINO: "openvino",
+    Backend.TENSORRT: "tensorrt",
+}
+
+
+class ExportError(Exception):
+    """An export cannot be made here (bad options, a runtime or a GPU missing); the message says which."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a backend's export is made: `half` = fp16 weights, `int8` = quantised on `data` (a data.yaml)."""
+
+    backend: Backend
+    half: bool = False
+    int8: bool = False
+    data: Path | None = None
+
+    @property
+    def precision(self) -> str:
+        return "int8" if self.int8 else "fp16" if self.half else "fp32"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def installed(backend: Backend) -> bool:
+    return importlib.util.find_spec(_PACKAGE[backend]) is not None
+
+
+def check_exportable(options: ExportOptions) -> None:
+    """Raises ExportError naming what is missing for this export on this machine."""
+    backend = options.backend
+    if backend not in EXPORTABLE:
+        raise ExportError(f"format {backend!r} cannot be exported; choose one of {', '.join(EXPORTABLE)}")
+    if backend is Backend.TENSORRT and not cuda_available():
+        raise ExportError("a TensorRT engine needs an NVIDIA GPU, and CUDA sees none here")
+    if not installed(backend):
+        raise ExportError(f"the {backend} runtime ({_PACKAGE[backend]}) is not installed")
+    if options.int8 and options.half:
+        raise ExportError("choose one of --half and --int8")
+    if options.int8:
+        if backend is Backend.ONNX:
+            raise ExportError("int8 is offered for openvino and tensorrt exports, not onnx")
+        if backend is Backend.OPENVINO and importlib.util.find_spec("nncf") is None:
+            raise ExportError("an int8 OpenVINO export needs the nncf package, which is not installed")
+
+
+def export_weights(weights: Path, options: ExportOptions, out_dir: Path) -> Path:
+    """Exports `weights` with Ultralytics into `out_dir`; returns the exported file or directory.
+
+    The export takes the image size the weights were trained at (exports have a fixed input size).
+    """
+    check_exportable(options)
+    from ultralytics.models import YOLO  # after mini_streamio.offline.configure_ultralytics
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = out_dir / "best.pt"  # Ultralytics writes the export beside the weights
+    shutil.copyfile(weights, source)
+    model = YOLO(str(source), task="detect")
+    arguments: dict[str, Any] = {
+        "format": ULTRALYTICS_FORMAT[options.backend],
+        "imgsz": model.overrides.get("imgsz", 640),
+        "half": options.half,
+        "int8": options.int8,
+        "device": 0 if options.backend is Backend.TENSORRT else "cpu",
+        "verbose": False,
+    }
+    if options.data is not None:
+        arguments["data"] = str(options.data)
+    exported = Path(model.export(**arguments))
+    source.unlink()
+    if not exported.exists():
+        raise ExportError(f"Ultralytics reported {exported} but wrote nothing there")
+    return exported
+
+
+def resolve_backend(requested: str, exported: set[Backend]) -> Backend:
+    """The backend to serve with: `requested`, or for `auto` the fastest one usable here.
+
+    auto = TensorRT on an NVIDIA GPU when its engine exists (engines are GPU-specific and slow to
+    build, so never built implicitly), else OpenVINO, else ONNX Runtime, else PyTorch.
+    """
+    if requested != AUTO:
+        return Backend(requested)
+    if Backend.TENSORRT in exported and installed(Backend.TENSORRT) and cuda_available():
+        return Backend.TENSORRT
+    for backend in (Backend.OPENVINO, Backend.ONNX):
+        if installed(backend):
+            return backend
+    return Backend.TORCH
+
+
+def tune(model: Any, backend: Backend, threads: int) -> None:
+    """Gives a loaded CPU runtime `threads` threads, as torch gets with torch.set_num_threads.
+
+    Ultralytics lets OpenVINO and ONNX Runtime take every core, and ONNX Runtime's threads spin
+    while idle: with several workers on few cores they would fight over them.
+    """
+    runtime = model.predictor.model.backend
+    if backend is Backend.OPENVINO and getattr(runtime, "read_model", None) is None:
+        xml = next(Path(model.ckpt_path or model.model_name).glob("*.xml"))
+        ov_model = runtime.ov.Core().read_model(str(xml))
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        runtime.ov_compiled_model = runtime.compile_model(ov_model, config=config)
+    elif backend is Backend.ONNX and runtime.session.get_providers() == ["CPUExecutionProvider"]:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        path = model.ckpt_path or model.model_name
+        runtime.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def precision(model: Any, backend: Backend, exported_precision: str) -> str:
+    """What the runtime computes in: OpenVINO picks bf16 on CPUs that have it, unless the export is int8."""
+    if backend is Backend.OPENVINO and exported_precision == "fp32":
+        compiled = model.predictor.model.backend.ov_compiled_model
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        return {"bf16": "bf16", "f16": "fp16", "f32": "fp32"}.get(hint, str(hint))
+    return exported_precision
