@@ -37,5 +37,7 @@ export function detectionSettings(config: Config): DetectionSettings {
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
     getBudgetMs: 2_000,
+    // ~1 kB each (more with many boxes); at 30 tasks/s, the last half minute's.
+    finishedTasksKept: 1_000,
   };
 }

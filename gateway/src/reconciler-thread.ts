@@ -6,8 +6,9 @@
 // The thread builds its own adapters and detection module from the same settings
 // (reconciler-worker.ts): to MinIO and BentoML it is one more gateway, which the If-Match writes
 // already make safe beside this thread's GETs. Messages carry only what the two must share: tasks
-// accepted here (with their bytes, for the first submission) and finished here; back, the queue
-// count of each listing and the tasks it finished or retried (for /metrics and the 429 check).
+// accepted here (with their bytes, for the first submission) and finished here, and a GET's
+// question about a task the thread holds; back, the queue count of each listing, the tasks it
+// finished or retried (for /metrics and the 429 check) and the answers to those questions.
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,16 +17,19 @@ import type { Config } from './config.js';
 import type { ReconcilerParts, ReconcilerRunner } from './detection/detection-module.js';
 import type { RetryReason, TaskRecord } from './detection/dto.js';
 import type { Versioned } from './detection/task-repository.js';
+import { isTerminal } from './detection/task-state.js';
 
 export type ToReconciler =
   | { kind: 'track'; task: Versioned; image?: Uint8Array }
   | { kind: 'forget'; taskId: string }
+  | { kind: 'advance'; question: number; taskId: string; budgetMs: number }
   | { kind: 'stop' };
 
 export type FromReconciler =
   | { kind: 'counted'; depth: number }
   | { kind: 'finished'; record: TaskRecord }
-  | { kind: 'retried'; record: TaskRecord; reason: RetryReason };
+  | { kind: 'retried'; record: TaskRecord; reason: RetryReason }
+  | { kind: 'advanced'; question: number; taskId: string; record: TaskRecord | undefined };
 
 // The worker is the sibling module, as built (.js) or as source (.ts, run through tsx).
 const extension = path.extname(fileURLToPath(import.meta.url));
@@ -44,11 +48,18 @@ const workerEntry: { source: string | URL; eval: boolean } =
 const RESTART_DELAY_MS = 1_000;
 /** A round stuck on an unresponsive peer must not hold a shutdown past this. */
 const STOP_GRACE_MS = 4_000;
+/** Tasks handed over and not known finished, at most (the oldest is forgotten first). */
+const TRACKED_MAX = 10_000;
 
 export class ReconcilerThread implements ReconcilerRunner {
   private worker: Worker | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Tasks handed to the thread and not known finished: a GET asks the thread about these. */
+  private readonly tracked = new Set<string>();
+  /** GETs waiting for the thread's answer, by question number. */
+  private readonly questions = new Map<number, (record: TaskRecord | undefined) => void>();
+  private nextQuestion = 0;
 
   constructor(
     private readonly config: Config,
@@ -75,6 +86,8 @@ export class ReconcilerThread implements ReconcilerRunner {
 
   /** Tasks handed over while the thread restarts are found by its first listing instead. */
   track(task: Versioned, image?: Buffer): void {
+    this.tracked.add(task.record.task_id);
+    if (this.tracked.size > TRACKED_MAX) this.tracked.delete(this.tracked.values().next().value as string);
     if (!image) return this.send({ kind: 'track', task });
     // A copy of just these bytes, moved rather than cloned (the Buffer may share a larger pool).
     const bytes = new Uint8Array(image);
@@ -82,7 +95,18 @@ export class ReconcilerThread implements ReconcilerRunner {
   }
 
   forget(taskId: string): void {
+    this.tracked.delete(taskId);
     this.send({ kind: 'forget', taskId });
+  }
+
+  /** Asks the thread about a task handed to it; undefined at once for any other. */
+  advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined> {
+    if (!this.worker || !this.tracked.has(taskId)) return Promise.resolve(undefined);
+    const question = this.nextQuestion++;
+    return new Promise((resolve) => {
+      this.questions.set(question, resolve);
+      this.send({ kind: 'advance', question, taskId, budgetMs });
+    });
   }
 
   private send(message: ToReconciler, transfer: ArrayBuffer[] = []): void {
@@ -96,6 +120,9 @@ export class ReconcilerThread implements ReconcilerRunner {
     worker.on('exit', (code) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      // Its questions will get no answer: those GETs read MinIO instead.
+      for (const resolve of this.questions.values()) resolve(undefined);
+      this.questions.clear();
       if (this.stopping) return;
       // Without it no task moves on: start it again.
       this.parts.log.error({ code }, `reconciler thread exited; starting it again in ${RESTART_DELAY_MS} ms`);
@@ -109,9 +136,17 @@ export class ReconcilerThread implements ReconcilerRunner {
       case 'counted':
         return this.parts.queueDepth.observe(message.depth);
       case 'finished':
+        this.tracked.delete(message.record.task_id);
         return this.parts.events.finished(message.record);
       case 'retried':
         return this.parts.events.retried(message.record, message.reason);
+      case 'advanced': {
+        const { record } = message;
+        if (!record || isTerminal(record.status)) this.tracked.delete(message.taskId);
+        this.questions.get(message.question)?.(record);
+        this.questions.delete(message.question);
+        return;
+      }
     }
   }
 }

@@ -17,7 +17,8 @@ const { store, inference } = createAdapters(config);
 const { reconciler } = createDetectionModule(
   store,
   inference,
-  detectionSettings(config),
+  // GETs are answered on the request thread: no finished records kept here.
+  { ...detectionSettings(config), finishedTasksKept: 0 },
   {
     finished: (record) => post({ kind: 'finished', record }),
     retried: (record, reason) => post({ kind: 'retried', record, reason }),
@@ -38,6 +39,12 @@ port.on('message', (message: ToReconciler) => {
     }
     case 'forget':
       return reconciler.forget(message.taskId);
+    case 'advance': {
+      const { question, taskId } = message;
+      return void reconciler
+        .advanceTracked(taskId, message.budgetMs)
+        .then((record) => post({ kind: 'advanced', question, taskId, record }));
+    }
     case 'stop':
       // process.exit in a worker ends the thread, not the process; sockets would keep it alive.
       return void reconciler.stop().finally(() => process.exit(0));

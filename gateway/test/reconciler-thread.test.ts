@@ -145,7 +145,7 @@ describe('the reconciler thread', () => {
   it('when the thread dies, then it is started again and finds the tasks left meanwhile', async () => {
     const { heard, thread } = startThread();
     // A message it cannot handle throws on the thread: as a bug in a round would.
-    thread.track(undefined as unknown as Versioned);
+    (thread as unknown as { send(message: unknown): void }).send({ kind: 'track' });
     await eventually(
       async () => (heard.logged.some((l) => l.includes('reconciler thread exited')) ? true : undefined),
       'the thread to exit',

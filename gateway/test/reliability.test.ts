@@ -59,6 +59,7 @@ async function waitFor(g: RunningGateway, taskId: string, status: string, timeou
 describe('when MinIO is unreachable', () => {
   it('then POST and GET answer 503 at once, readiness fails, and both recover when MinIO returns', async () => {
     const g = await gateway();
+    const other = await gateway();
     const before = await post(g, distinctImage());
     expect(before.status).toBe(202);
     await waitFor(g, before.body.task_id, 'completed');
@@ -67,12 +68,18 @@ describe('when MinIO is unreachable', () => {
     try {
       const t0 = Date.now();
       const posted = await post(g, distinctImage());
-      const got = await get(g, before.body.task_id);
+      // A gateway that holds no copy of the task has to ask MinIO.
+      const got = await get(other, before.body.task_id);
       const elapsed = Date.now() - t0;
       expect(posted.status).toBe(503);
       expect(posted.body.error.code).toBe('storage_unavailable');
       expect(got.status).toBe(503);
+      expect(got.body.error.code).toBe('storage_unavailable');
       expect(elapsed).toBeLessThan(2_000); // refused connections, no retry loop
+      // One that finished it answers from memory: a finished record never changes.
+      const held = await get(g, before.body.task_id);
+      expect(held.status).toBe(200);
+      expect(held.body.status).toBe('completed');
       const ready = await checked(request(g.url).get('/readyz'));
       expect(ready.status).toBe(503);
       expect(ready.body.checks).toEqual({ storage: false, inference: true });

@@ -3,6 +3,8 @@
 import type { Logger } from 'pino';
 import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { TaskRecord } from './dto.js';
+import { FinishedTasks } from './finished-tasks.js';
 import type { ImageLimits } from './image-inspection.js';
 import { QueueDepth } from './queue-depth.js';
 import { Reconciler } from './reconciler.js';
@@ -18,6 +20,8 @@ export interface DetectionSettings {
   reconcileIntervalMs: number;
   /** How long a GET may spend moving its task forward before it answers with what it read. */
   getBudgetMs: number;
+  /** Finished records kept in memory for GETs (0: none, e.g. on the reconciler's thread). */
+  finishedTasksKept: number;
 }
 
 /** What the use cases need. */
@@ -29,6 +33,10 @@ export interface DetectionContext {
   getBudgetMs: number;
   /** Hands a task this process accepted (and its bytes, for the first submission) to the reconciler. */
   track(task: Versioned, image?: Buffer): void;
+  /** A task the reconciler holds, moved forward if due; undefined when it does not hold it. */
+  advanceTracked(taskId: string): Promise<TaskRecord | undefined>;
+  /** Finished records this process wrote or read, so a GET needs no MinIO read for them. */
+  finished: FinishedTasks;
   log: Logger;
 }
 
@@ -39,6 +47,11 @@ export interface ReconcilerRunner {
   track(task: Versioned, image?: Buffer): void;
   /** A task this process finished elsewhere (a GET moved it on). */
   forget(taskId: string): void;
+  /**
+   * A task it holds (one this process accepted), moved forward if due, within `budgetMs`: what a
+   * GET answers, with no MinIO read. Undefined when it does not hold the task.
+   */
+  advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined>;
 }
 
 /** What a reconciler is built from: this module's parts, and the hooks for what it finishes. */
@@ -79,6 +92,9 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
 // reconciler's own thread it still takes a share of the cores inference and MinIO use.
 const listEveryMs = (settings: DetectionSettings) => Math.max(10 * settings.reconcileIntervalMs, 1_000);
 
+/** How long a finished record is answered from memory (far less than any TASK_RETENTION_DAYS). */
+const FINISHED_KEPT_MS = 60 * 60_000;
+
 export function createDetectionModule<R extends ReconcilerRunner>(
   store: ObjectStore,
   inference: InferenceClient,
@@ -88,6 +104,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
   reconcilerFactory: ReconcilerFactory<R>,
 ): DetectionModule<R> {
   const repo = new TaskRepository(store, settings.buckets);
+  const finished = new FinishedTasks(settings.finishedTasksKept, FINISHED_KEPT_MS);
   // The reconciler's listings keep the count fresh; a POST lists only if they stop (twice the
   // interval), rather than a second listing racing the reconciler's each time the count ages.
   const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, 2 * listEveryMs(settings), (depth) =>
@@ -97,6 +114,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
     finished: (record) => {
       events.finished(record);
       queueDepth.finished();
+      finished.remember(record);
     },
     retried: (record, reason) => events.retried(record, reason),
   };
@@ -123,6 +141,8 @@ export function createDetectionModule<R extends ReconcilerRunner>(
     limits: settings.limits,
     getBudgetMs: settings.getBudgetMs,
     track: (task, image) => built.track(task, image),
+    advanceTracked: (taskId) => built.advanceTracked(taskId, settings.getBudgetMs),
+    finished,
     log,
   };
   return { context, reconciler: built };

@@ -5,8 +5,10 @@
 // its cache in between, which tasks this process accepts or finishes keep current. The cache
 // only saves MinIO requests: a stale entry costs one failed write and a re-read, never a wrong
 // answer.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../http/errors.js';
+import type { TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { TaskAdvancer } from './task-advancer.js';
 import type { PendingTask, TaskRepository, Versioned } from './task-repository.js';
@@ -73,6 +75,18 @@ export class Reconciler {
   /** A task this process finished. */
   forget(taskId: string): void {
     this.cache.delete(taskId);
+  }
+
+  /**
+   * A cached task, moved forward if due (a GET asks): the cache holds what this process last
+   * wrote, so no MinIO read; a write that finds the record changed by someone else re-reads it.
+   * Past `budgetMs`, the cached record; undefined when the task is not cached or advancing failed.
+   */
+  async advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined> {
+    const task = this.cache.get(taskId);
+    if (!task) return undefined;
+    const budget = sleep(budgetMs, task, { ref: false });
+    return (await Promise.race([this.advanceOne(task), budget]))?.record;
   }
 
   /** One round: over every pending task listed afresh (`scan`), or over the cached ones. */
@@ -159,21 +173,27 @@ export class Reconciler {
     }
   }
 
-  /** Advances one task; true if its record changed. */
+  /** Advances one task; true if its record changed (or advancing failed). */
   private async advance(task: Versioned, image?: Buffer): Promise<boolean> {
+    const next = await this.advanceOne(task, image);
+    return next === undefined || next.etag !== task.etag;
+  }
+
+  /** Advances one task and keeps the cache in step; undefined when that failed. */
+  private async advanceOne(task: Versioned, image?: Buffer): Promise<Versioned | undefined> {
     const id = task.record.task_id;
     try {
       const next = await this.advancer.advance(task, image);
       if (isTerminal(next.record.status)) this.cache.delete(id);
       else this.cache.set(id, next);
-      return next.etag !== task.etag;
+      return next;
     } catch (err) {
       this.cache.delete(id); // read it afresh next round
       this.options.log.warn(
         { task_id: id, err: (err as Error).message },
         'reconciler could not advance task',
       );
-      return true;
+      return undefined;
     }
   }
 
