@@ -3,8 +3,12 @@
 // alone, not /detect/status first: BentoML answers it for a task still running too (400, "not
 // completed yet"), so a finished task costs one request instead of two. Failures are mapped here:
 // unreachable → 503, timeout → 504, an answer we cannot use → 502 (all UpstreamError);
-// a 4xx on submit → InferenceRejectedError.
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+// a 4xx on submit → InferenceRejectedError. Requests go through node:http on kept-alive
+// connections: a few calls per task, where a general HTTP client's per-request work showed in
+// the gateway's CPU profile.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { z } from 'zod';
 import { type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
 import { UpstreamError } from '../http/errors.js';
@@ -14,6 +18,12 @@ import {
   InferenceRejectedError,
   type InferenceTaskState,
 } from './inference-client.js';
+
+/** An HTTP answer: its status and its body, parsed as JSON where it is JSON. */
+interface Answer {
+  status: number;
+  data: unknown;
+}
 
 const submitted = z.object({ task_id: z.string().min(1) });
 /** BentoML's answer to /get for a task that has not finished (1.4.40: "task <id> is not completed yet"). */
@@ -26,28 +36,39 @@ const extensions: Record<string, string> = {
 };
 
 export class BentoMLClient implements InferenceClient {
-  private readonly http: AxiosInstance;
+  private readonly base: URL;
+  private readonly transport: typeof http | typeof https;
+  private readonly agent: http.Agent;
 
-  constructor(baseURL: string, timeoutMs = 10_000) {
-    this.http = axios.create({ baseURL, timeout: timeoutMs, validateStatus: () => true });
+  constructor(
+    baseURL: string,
+    private readonly timeoutMs = 10_000,
+  ) {
+    this.base = new URL(baseURL);
+    this.transport = this.base.protocol === 'https:' ? https : http;
+    // Idle connections are closed before BentoML's server would (uvicorn: after 5 s), so a
+    // request never goes out on one it is closing; as Node's global agent does.
+    this.agent = new this.transport.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 4_000 });
   }
 
   async isReady(): Promise<boolean> {
     try {
-      return (await this.http.get('/readyz')).status === 200;
+      return (await this.request('GET', '/readyz')).status === 200;
     } catch {
       return false;
     }
   }
 
   async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
-    const form = new FormData();
-    const name = `image.${extensions[image.contentType] ?? 'bin'}`;
-    form.append('image', new Blob([image.bytes], { type: image.contentType }), name);
-    form.append('conf', String(params.conf));
-    form.append('iou', String(params.iou));
-    form.append('max_det', String(params.max_det));
-    const res = await this.call('submit', () => this.http.post('/detect/submit', form));
+    const form = multipart([
+      { name: 'image', filename: `image.${extensions[image.contentType] ?? 'bin'}`, ...image },
+      { name: 'conf', value: String(params.conf) },
+      { name: 'iou', value: String(params.iou) },
+      { name: 'max_det', value: String(params.max_det) },
+    ]);
+    const res = await this.call('submit', () =>
+      this.request('POST', '/detect/submit', form.body, { 'content-type': form.contentType }),
+    );
     if (res.status >= 400 && res.status < 500)
       throw new InferenceRejectedError(`the inference service refused the image: ${describe(res)}`);
     return this.parse(res, 'submit', submitted).task_id;
@@ -55,7 +76,7 @@ export class BentoMLClient implements InferenceClient {
 
   async check(inferenceTaskId: string): Promise<InferenceTaskState> {
     const res = await this.call('get', () =>
-      this.http.get('/detect/get', { params: { task_id: inferenceTaskId } }),
+      this.request('GET', `/detect/get?task_id=${encodeURIComponent(inferenceTaskId)}`),
     );
     if (res.status === 404) return { status: 'not_found' };
     if (res.status === 400 && stillRunning.safeParse(res.data).success) return { status: 'in_progress' };
@@ -65,12 +86,11 @@ export class BentoMLClient implements InferenceClient {
   }
 
   /** One request; network failures become UpstreamError 503 (unreachable) or 504 (timeout). */
-  private async call(what: string, request: () => Promise<AxiosResponse>): Promise<AxiosResponse> {
+  private async call(what: string, request: () => Promise<Answer>): Promise<Answer> {
     try {
       return await request();
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ECONNABORTED' || code === 'ETIMEDOUT')
+      if ((err as { code?: string }).code === 'ETIMEDOUT')
         throw new UpstreamError('inference_timeout', `BentoML did not answer ${what} in time`, 504);
       throw new UpstreamError(
         'inference_unavailable',
@@ -79,8 +99,38 @@ export class BentoMLClient implements InferenceClient {
     }
   }
 
+  /** Sends a request and reads the whole answer, within the client's timeout. */
+  private request(
+    method: string,
+    path: string,
+    body?: Buffer,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(path, this.base);
+      const req = this.transport.request(url, { method, agent: this.agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, data: parseBody(Buffer.concat(chunks).toString('utf8')) });
+        });
+      });
+      const timer = setTimeout(() => {
+        req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      }, this.timeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      if (body) req.setHeader('content-length', body.length);
+      req.end(body);
+    });
+  }
+
   /** A 2xx body of the expected shape, else UpstreamError (503 while BentoML is busy starting, else 502). */
-  private parse<T>(res: AxiosResponse, what: string, schema: z.ZodType<T>): T {
+  private parse<T>(res: Answer, what: string, schema: z.ZodType<T>): T {
     if (res.status === 503)
       throw new UpstreamError('inference_unavailable', `BentoML is not ready (${what}): ${describe(res)}`);
     const parsed = res.status === 200 ? schema.safeParse(res.data) : undefined;
@@ -89,7 +139,36 @@ export class BentoMLClient implements InferenceClient {
   }
 }
 
-function describe(res: AxiosResponse): string {
+/** JSON where the body is JSON, else the text itself. */
+function parseBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+type FormPart =
+  | { name: string; value: string }
+  | { name: string; filename: string; bytes: Buffer; contentType: string };
+
+/** A multipart/form-data body (RFC 7578) of text fields and files. */
+function multipart(parts: FormPart[]): { body: Buffer; contentType: string } {
+  const boundary = `mini-streamio-${randomUUID()}`;
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    const head =
+      'value' in part
+        ? `content-disposition: form-data; name="${part.name}"`
+        : `content-disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\ncontent-type: ${part.contentType}`;
+    chunks.push(Buffer.from(`--${boundary}\r\n${head}\r\n\r\n`));
+    chunks.push('value' in part ? Buffer.from(part.value) : part.bytes, Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+function describe(res: Answer): string {
   const body = typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
   return `${res.status} ${body.slice(0, 200)}`;
 }
