@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mini_streamio.inference import Detector
-from mini_streamio.inference.runtimes import (
+from mini_streamio.runtimes import (
     AUTO,
     Backend,
     ExportError,

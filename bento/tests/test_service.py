@@ -103,6 +103,7 @@ def test_when_an_image_is_submitted_then_the_task_completes_with_boxes_on_the_ob
         response = response_of(served, task_id)
         assert response.image.width == 64
         assert response.model.version == "1"
+        assert response.model.backend == "openvino"
         found = [(int(i.class_id), [float(v) for v in i.bounding_box.split()]) for i in response.instances]
         for class_id, box in tiny_model.labels(image):
             total += 1
@@ -206,7 +207,10 @@ def test_when_the_production_alias_appears_and_moves_then_the_service_follows_it
     assert register(settings, tiny_model, name) == "1"
     bento.wait_until(lambda: bento.http.get("/readyz").status_code == 200, "became ready")
     info = bento.http.post("/model", json={}).json()
+    runtime = {key: info.pop(key) for key in ("backend", "precision")}
     assert info == {"name": name, "version": "1", "demo": False, "class_names": tiny_model.class_names}
+    assert runtime["backend"] == "openvino"  # auto, on a CPU: the version was exported when first loaded
+    assert runtime["precision"] in ("bf16", "fp32")
     assert response_of(bento, submit(bento, image)).model.version == "1"
 
     assert register(settings, tiny_model, name) == "2"

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 WEIGHTS_URI_TAG = "weights_uri"
 DEMO_TAG = "demo"
 CLASS_NAMES_TAG = "class_names"
+# JSON {backend: {precision, imgsz, files, bytes}} of the version's exports (mini_streamio.exports).
+EXPORTS_TAG = "exports"
 PRODUCTION_ALIAS = "production"
 
 
@@ -38,6 +40,7 @@ class RegisteredWeights:
     class_names: list[str]
     demo: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
+    exports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def bucket_and_key(self) -> tuple[str, str]:
@@ -146,6 +149,7 @@ def resolve(
         class_names=json.loads(tags.get(CLASS_NAMES_TAG, "[]")),
         demo=tags.get(DEMO_TAG) == "true",
         metrics={k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")},
+        exports=json.loads(tags.get(EXPORTS_TAG, "{}")),
     )
 
 

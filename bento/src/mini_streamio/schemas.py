@@ -1,4 +1,4 @@
-"""DTOs of the contract between the gateway and the BentoML service (notes: BENTO_CONTRACT.md).
+"""DTOs of the contract between the gateway and the BentoML service (its HTTP side: serving/service.py).
 
 The JSON names (`boundingBox`, `class`, `className`) are the product's; Python uses snake_case
 attributes and aliases, and every model serialises by alias so the wire format is the contract's.
@@ -42,6 +42,8 @@ class ImageSize(WireModel):
 class ModelRef(WireModel):
     name: str
     version: str
+    backend: str = Field(description="the runtime that ran the model: torch, onnx, openvino or tensorrt")
+    precision: str = Field(description="what the runtime computes in: fp32, bf16, fp16 or int8")
 
 
 class DetectionResponse(WireModel):
@@ -88,3 +90,5 @@ class ModelInfo(WireModel):
     version: str
     demo: bool
     class_names: list[str]
+    backend: str = "torch"
+    precision: str = "fp32"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,7 +49,12 @@ class Settings(BaseSettings):
     # 0.6-0.8 with one on 2 cores, docs/BENCHMARKS.md); they need serving.task_store. Each holds the
     # model: about 850 MiB.
     bentoml_workers: int = Field(default=2, ge=1)
-    inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0 = cores / workers
+    inference_threads: int = Field(default=0, ge=0)  # runtime threads per worker; 0 = cores / workers
+    # Runtime of the served model (runtimes.py): auto = TensorRT on an NVIDIA GPU when its
+    # engine exists, else OpenVINO, else ONNX Runtime, else torch.
+    inference_backend: Literal["auto", "torch", "onnx", "openvino", "tensorrt"] = "auto"
+    # Exports made when a version is registered (comma-separated; empty: none, made on first load instead).
+    export_formats: str = Field(default="onnx,openvino", pattern=r"^((onnx|openvino|tensorrt)(,|$))*$")
     # Workers run at this nice value so that requests (gateway, MinIO) are not queued behind
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
     inference_nice: int = Field(default=10, ge=0, le=19)

@@ -18,6 +18,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from mini_streamio.inference.images import ImageRejectedError, decode_image
+from mini_streamio.runtimes import Backend, precision, tune
 from mini_streamio.schemas import (
     DetectionOutcome,
     DetectionParams,
@@ -57,21 +58,36 @@ class Detector:
 
     @classmethod
     def load(
-        cls, weights: Path, info: ModelInfo, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+        cls,
+        weights: Path,
+        info: ModelInfo,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        threads: int = 0,
     ) -> Detector:
-        """Loads the weights and runs one warm-up prediction, so a broken file fails here, not in a task."""
+        """Loads weights or an export (`info.backend`) and warms it up: a broken file fails here.
+
+        `threads`: runtime threads (0 leaves the runtime's default); `info.precision` is replaced by
+        what the runtime computes in once loaded.
+        """
         from ultralytics.models import YOLO  # after mini_streamio.offline.configure_ultralytics
 
         model = YOLO(str(weights), task="detect")
         if model.task != "detect":
             raise ValueError(f"{weights} holds a {model.task} model, not a detection model")
+        backend = Backend(info.backend)
+        warm_up = [Image.new("RGB", (32, 32))]
+        model.predict(warm_up, verbose=False)  # creates the predictor and its runtime
+        if threads:
+            tune(model, backend, threads)
+        info = info.model_copy(update={"precision": precision(model, backend, info.precision)})
         detector = cls(model, info, max_image_pixels)
-        detector._predict([Image.new("RGB", (32, 32))], DetectionParams())
+        detector._predict(warm_up, DetectionParams())
         return detector
 
     @property
     def ref(self) -> ModelRef:
-        return ModelRef(name=self.info.name, version=self.info.version)
+        info = self.info
+        return ModelRef(name=info.name, version=info.version, backend=info.backend, precision=info.precision)
 
     def detect(self, image: bytes, conf: float, iou: float, max_det: int) -> DetectionOutcome:
         return self.detect_many([DetectionRequest(image, conf, iou, max_det)])[0]

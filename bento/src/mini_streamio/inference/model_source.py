@@ -4,7 +4,8 @@
 - No version has the alias yet (or MLflow/MinIO is unreachable): nothing is loaded, `current` stays
   None (the service's /readyz answers 503), and the next poll tries again.
 - The alias points at another version: that version is downloaded (cached under
-  `MINI_STREAMIO_DATA_DIR/weights/<name>/<version>/best.pt`), loaded and warmed up, then swapped
+  `MINI_STREAMIO_DATA_DIR/weights/<name>/<version>/`, with the export it runs on), loaded and
+  warmed up, then swapped
   in with one reference assignment. A detection holds the Detector it started with, so in-flight
   work finishes on the old model while new work gets the new one.
 - Loading the new version fails: the old model keeps serving and the next poll tries again.
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Protocol
 
+from mini_streamio.exports import export_or_fetch
 from mini_streamio.inference.detector import Detector
 from mini_streamio.registry import PRODUCTION_ALIAS, RegisteredWeights, download_weights, resolve
+from mini_streamio.runtimes import Backend, resolve_backend
 from mini_streamio.schemas import ModelInfo
 from mini_streamio.settings import Settings
 
@@ -32,10 +36,16 @@ class ModelSource(Protocol):
 
 
 class RegistryModelSource:
-    """Versions from the MLflow registry, weights from MinIO."""
+    """Versions from the MLflow registry; weights and their exports from MinIO.
 
-    def __init__(self, settings: Settings) -> None:
+    The version runs on INFERENCE_BACKEND (runtimes.py). A version without that export gets
+    it now (and keeps it, see mini_streamio.exports); should the export or its runtime fail, the
+    version is served by torch from its `.pt` rather than not at all.
+    """
+
+    def __init__(self, settings: Settings, threads: int = 0) -> None:
         self.settings = settings
+        self.threads = threads
         self.cache_dir = settings.data_dir / "weights"
 
     def production(self) -> RegisteredWeights | None:
@@ -43,17 +53,36 @@ class RegistryModelSource:
 
     def load(self, registered: RegisteredWeights) -> Detector:
         weights = download_weights(self.settings, registered, self.cache_dir)
+        backend = resolve_backend(self.settings.inference_backend, {Backend(b) for b in registered.exports})
+        if backend is not Backend.TORCH:
+            try:
+                path, exported_precision = export_or_fetch(self.settings, registered, backend)
+                return self._detector(path, registered, backend, exported_precision)
+            except Exception:
+                logger.exception(
+                    "%s v%s cannot run on %s; serving it with torch",
+                    registered.name,
+                    registered.version,
+                    backend,
+                )
+        try:
+            return self._detector(weights, registered, Backend.TORCH, "fp32")
+        except Exception:
+            weights.unlink(missing_ok=True)  # the next poll downloads it afresh
+            raise
+
+    def _detector(
+        self, path: Path, registered: RegisteredWeights, backend: Backend, precision: str
+    ) -> Detector:
         info = ModelInfo(
             name=registered.name,
             version=registered.version,
             demo=registered.demo,
             class_names=registered.class_names,
+            backend=backend,
+            precision=precision,
         )
-        try:
-            return Detector.load(weights, info, self.settings.max_image_pixels)
-        except Exception:
-            weights.unlink(missing_ok=True)  # the next poll downloads it afresh
-            raise
+        return Detector.load(path, info, self.settings.max_image_pixels, self.threads)
 
 
 class ModelWatcher:

@@ -12,7 +12,8 @@ at nice INFERENCE_NICE (serving/priority.py). They share one SQLite task store, 
 gets wrong with more than one worker (stuck after a failed write; writes refused between a poll's
 SELECT and its fetch); serving.task_store fixes both and is installed below.
 A worker runs one detection at a time (BentoML runs sync APIs on a one-thread limiter) with
-INFERENCE_THREADS torch threads (default: cores / workers). No adaptive batching: on CPU it gains at
+INFERENCE_THREADS runtime threads (default: cores / workers), on INFERENCE_BACKEND (default auto: the
+fastest runtime here, see runtimes.py). No adaptive batching: on CPU it gains at
 most ~10 % in the model, and in BentoML 1.4.40 every batching set-up needs a service-to-service call
 that drops in-flight calls under load; measured in bench/bento_batching.py, figures in
 docs/BENCHMARKS.md.
@@ -22,7 +23,8 @@ _bentoml_impl/tasks/result.py; all but cancel/retry and a dying worker are check
 tests/test_service.py:
 
 - `GET /readyz`: 200 once a model is loaded, else 503. `GET /livez`, `GET /healthz`: 200 while up.
-- `POST /model`, JSON body `{}`: 200 `ModelInfo` of the loaded model; 503 while none is loaded.
+- `POST /model`, JSON body `{}`: 200 `ModelInfo` of the loaded model (with the backend it runs on and
+  its precision); 503 while none is loaded.
 - `POST /detect/submit`, multipart/form-data with the file part `image` (raw bytes, any filename and
   content type) and the plain form fields `conf`, `iou`, `max_det` (each parsed as JSON, so `0.25`
   and `300` work; omitted fields take the defaults 0.25, 0.45, 300): 200
@@ -99,8 +101,9 @@ class Detection:
         # Each worker runs one inference at a time; more torch threads than cores per worker only
         # make the workers fight (measured: docs/BENCHMARKS.md).
         cores = len(os.sched_getaffinity(0))
-        torch.set_num_threads(settings.inference_threads or max(1, cores // settings.bentoml_workers))
-        self.models = ModelWatcher(RegistryModelSource(settings), settings.model_poll_interval_s)
+        threads = settings.inference_threads or max(1, cores // settings.bentoml_workers)
+        torch.set_num_threads(threads)
+        self.models = ModelWatcher(RegistryModelSource(settings, threads), settings.model_poll_interval_s)
         self.models.start()
 
     @bentoml.on_shutdown

@@ -43,12 +43,16 @@ class ReadableSink(EventSink):
 
 
 def reserve_stdout_for_events() -> JsonLinesSink:
-    """Keeps the real stdout for events and sends everything else written to fd 1 to stderr.
+    return JsonLinesSink(reserve_stdout())
+
+
+def reserve_stdout() -> IO[str]:
+    """The real stdout, kept for the process's own output; everything else written to fd 1 goes to stderr.
 
     Ultralytics, torch and MLflow print to stdout; redirecting the file descriptor (not just
-    sys.stdout) keeps the event stream clean even for output from C code.
+    sys.stdout) keeps the output clean even for output from C code.
     """
     sys.stdout.flush()
-    events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    output = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
-    return JsonLinesSink(events)
+    return output

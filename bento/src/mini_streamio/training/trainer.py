@@ -1,7 +1,7 @@
 """One training: dataset and model resolved, Ultralytics run, everything tracked in MLflow.
 
 The MLflow run is opened first, so that every way a training can end is recorded on it:
-FINISHED (artifacts logged, best weights registered), FAILED (bad dataset, bad model, crash:
+FINISHED (artifacts logged, best weights registered and exported), FAILED (bad dataset, bad model, crash:
 the error is a tag and `error.txt`), or KILLED (Ctrl-C / SIGTERM: what was produced so far,
 last.pt included, is still logged). No run is left RUNNING.
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mini_streamio.exports import export_all, formats_setting
 from mini_streamio.offline import amp_check_without_download
 from mini_streamio.registry import RegisteredWeights, register_weights
 from mini_streamio.settings import Settings
@@ -266,6 +267,7 @@ def _finish(
         registered_model=registered.name if registered else None,
         registered_version=registered.version if registered else None,
         weights_uri=registered.weights_uri if registered else None,
+        exports=sorted(registered.exports) if registered else [],
     )
     return TrainResult(tracker.run_id, "FINISHED", metrics, registered)
 
@@ -297,6 +299,7 @@ def _register(
         description=request.description,
         tags=tags,
     )
+    registered = export_all(settings, registered, formats_setting(settings))
     tracker.set_tags({"registered_model": registered.name, "registered_version": registered.version})
     return registered
 

@@ -1,0 +1,201 @@
+"""Exports of registered versions: made by Ultralytics, stored in MinIO beside best.pt, listed in a tag.
+
+Layout: `s3://<models bucket>/<name>/<version>/<backend>/<files>` (onnx: best.onnx; openvino:
+best.xml, best.bin, metadata.yaml; tensorrt: best.engine). The version's `exports` tag lists what
+exists, as JSON `{backend: {precision, imgsz, files, bytes}}`; a reader trusts the tag only, and the
+tag is written after every file is in place. Files are uploaded under a staging prefix first and then
+copied to their keys, so a failed export leaves nothing half-written where a reader looks. The same
+files are logged as MLflow artifacts of the version's run (`exports/<backend>/`).
+
+Entry point: `python -m mini_streamio.exports <version> [--format …]` (`mini-streamio model export`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from minio.commonconfig import CopySource
+
+from mini_streamio.mlflow_rest import MlflowRest
+from mini_streamio.registry import EXPORTS_TAG, RegisteredWeights, download_weights, resolve
+from mini_streamio.runtimes import Backend, ExportOptions, export_weights
+from mini_streamio.settings import Settings
+from mini_streamio.storage import minio_client
+
+logger = logging.getLogger(__name__)
+
+
+def export_version(
+    settings: Settings, registered: RegisteredWeights, options: ExportOptions
+) -> RegisteredWeights:
+    """Exports the version's weights for `options.backend`, stores the export and tags the version."""
+    with _export_lock(settings, registered, options.backend):
+        return _export(settings, registered, options)
+
+
+def export_or_fetch(settings: Settings, registered: RegisteredWeights, backend: Backend) -> tuple[Path, str]:
+    """The local path of the version's export for `backend` and its precision, exporting it if missing.
+
+    Versions registered before exports existed get theirs here, on first load, and keep it. The
+    service's workers load at once: the first exports, the others wait and then fetch its export.
+    """
+    with _export_lock(settings, registered, backend):
+        if backend not in registered.exports:
+            registered = resolve(settings, registered.version, registered.name) or registered
+        if backend not in registered.exports:
+            logger.info(
+                "%s v%s has no %s export yet: exporting it now", registered.name, registered.version, backend
+            )
+            registered = _export(settings, registered, ExportOptions(backend))
+        entry = registered.exports[backend]
+        target = _cache_dir(settings, registered, backend)
+        if not (target / ".complete").exists():
+            _download(settings, registered, backend, target)
+        return _served_path(target, entry), str(entry["precision"])
+
+
+def _export(settings: Settings, registered: RegisteredWeights, options: ExportOptions) -> RegisteredWeights:
+    cache = settings.data_dir / "weights"
+    weights = download_weights(settings, registered, cache)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        exported = export_weights(weights, options, Path(tmp))
+        entry = _store(settings, registered, options, exported)
+        registered = replace(registered, exports={**registered.exports, options.backend: entry})
+        files = [exported] if exported.is_file() else [p for p in exported.iterdir() if p.is_file()]
+        _install(files, _cache_dir(settings, registered, options.backend))
+    return registered
+
+
+def _download(settings: Settings, registered: RegisteredWeights, backend: Backend, target: Path) -> None:
+    client = minio_client(settings)
+    with tempfile.TemporaryDirectory(dir=settings.data_dir / "weights") as tmp:
+        files = []
+        for name in registered.exports[backend]["files"]:
+            key = f"{_prefix(registered, backend)}/{name}"
+            client.fget_object(settings.models_bucket, key, f"{tmp}/{name}")
+            files.append(Path(tmp, name))
+        _install(files, target)
+
+
+def _store(
+    settings: Settings, registered: RegisteredWeights, options: ExportOptions, exported: Path
+) -> dict[str, Any]:
+    files = [exported] if exported.is_file() else sorted(p for p in exported.iterdir() if p.is_file())
+    client = minio_client(settings)
+    bucket = settings.models_bucket
+    prefix = _prefix(registered, options.backend)
+    staging = f"{registered.name}/{registered.version}/.staging-{uuid.uuid4().hex}"
+    try:
+        for file in files:
+            client.fput_object(bucket, f"{staging}/{file.name}", str(file))
+        for file in files:
+            client.copy_object(bucket, f"{prefix}/{file.name}", CopySource(bucket, f"{staging}/{file.name}"))
+    finally:
+        for file in files:
+            client.remove_object(bucket, f"{staging}/{file.name}")
+    entry = {
+        "precision": options.precision,
+        "imgsz": _imgsz(exported),
+        "files": [file.name for file in files],
+        "bytes": sum(file.stat().st_size for file in files),
+    }
+    rest = MlflowRest(str(settings.mlflow_tracking_uri))
+    if registered.run_id:
+        artifact_uri = rest.get("runs/get", run_id=registered.run_id)["run"]["info"]["artifact_uri"]
+        for file in files:
+            rest.upload_artifact(artifact_uri, file, f"exports/{options.backend}")
+    # Re-read the tag: another export of this version may have finished since `registered` was read.
+    current = rest.get("model-versions/get", name=registered.name, version=registered.version)
+    tags = {tag["key"]: tag["value"] for tag in current["model_version"].get("tags", [])}
+    exports = json.loads(tags.get(EXPORTS_TAG, "{}")) | {options.backend.value: entry}
+    tag = {
+        "name": registered.name,
+        "version": registered.version,
+        "key": EXPORTS_TAG,
+        "value": json.dumps(exports),
+    }
+    rest.post("model-versions/set-tag", tag)
+    return entry
+
+
+def _imgsz(exported: Path) -> int | list[int]:
+    """The input size Ultralytics recorded in the export (onnx: in the model's metadata)."""
+    import yaml
+
+    metadata = exported / "metadata.yaml"
+    if metadata.is_file():
+        return yaml.safe_load(metadata.read_text())["imgsz"]  # type: ignore[no-any-return]
+    if exported.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(exported), load_external_data=False).metadata_props}
+        return yaml.safe_load(props["imgsz"])  # type: ignore[no-any-return]
+    return []
+
+
+def _prefix(registered: RegisteredWeights, backend: Backend) -> str:
+    return f"{registered.name}/{registered.version}/{backend}"
+
+
+def _cache_dir(settings: Settings, registered: RegisteredWeights, backend: Backend) -> Path:
+    """Local copy of one export, named by its tag entry: a re-export (other precision) gets a new one."""
+    entry = json.dumps(registered.exports[backend], sort_keys=True).encode()
+    digest = hashlib.sha256(entry).hexdigest()[:12]
+    return settings.data_dir / "weights" / registered.name / registered.version / f"{backend}-{digest}"
+
+
+def _served_path(target: Path, entry: dict[str, Any]) -> Path:
+    """What Ultralytics loads: the directory for OpenVINO, else the one file."""
+    files = entry["files"]
+    return target / files[0] if len(files) == 1 else target
+
+
+def _install(files: list[Path], target: Path) -> None:
+    """Copies an export's files into the local cache; `.complete` marks a whole copy."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for file in files:
+        shutil.copyfile(file, target / file.name)
+    (target / ".complete").touch()
+
+
+@contextlib.contextmanager
+def _export_lock(settings: Settings, registered: RegisteredWeights, backend: Backend) -> Iterator[None]:
+    """One export or download of a version's backend at a time among this machine's processes (workers)."""
+    lock = settings.data_dir / "weights" / registered.name / registered.version / f".{backend}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def export_all(
+    settings: Settings, registered: RegisteredWeights, backends: list[Backend]
+) -> RegisteredWeights:
+    """The exports made at registration: each one that fails is logged and skipped, never fatal.
+
+    A version whose export failed is exported again when the service first loads it.
+    """
+    for backend in backends:
+        try:
+            registered = export_version(settings, registered, ExportOptions(backend))
+        except Exception as error:
+            logger.warning(
+                "%s v%s: %s export failed: %s", registered.name, registered.version, backend, error
+            )
+    return registered
+
+
+def formats_setting(settings: Settings) -> list[Backend]:
+    return [Backend(name) for name in settings.export_formats.split(",") if name]
