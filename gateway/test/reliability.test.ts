@@ -59,10 +59,12 @@ async function waitFor(g: RunningGateway, taskId: string, status: string, timeou
 describe('when MinIO is unreachable', () => {
   it('then POST and GET answer 503 at once, readiness fails, and both recover when MinIO returns', async () => {
     const g = await gateway();
-    const other = await gateway();
     const before = await post(g, distinctImage());
     expect(before.status).toBe(202);
     await waitFor(g, before.body.task_id, 'completed');
+    // A gateway that never saw the task (no reconciler either, which would list it).
+    const other = await startGateway(testConfig(stack));
+    started.push(other);
 
     await stack.supervisor.stop('minio');
     try {

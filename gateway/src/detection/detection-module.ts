@@ -123,6 +123,9 @@ export function createDetectionModule<R extends ReconcilerRunner>(
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
     minPollIntervalMs: settings.reconcileIntervalMs,
+    // A few polls' time, and far below the claim timeout after which other gateways would
+    // take a claim whose acceptance is not written yet for abandoned.
+    deferAcceptedMs: Math.min(10 * settings.reconcileIntervalMs, settings.policy.claimTimeoutMs / 3),
     events: {
       finished: (record) => {
         taskEvents.finished(record);

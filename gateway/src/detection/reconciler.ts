@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../http/errors.js';
+import { WriteConflictError } from '../storage/object-store.js';
 import type { TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { TaskAdvancer } from './task-advancer.js';
@@ -57,10 +58,12 @@ export class Reconciler {
     this.timer = setTimeout(loop, 0);
   }
 
+  /** Stops the rounds and writes the acceptances it still holds back. */
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
     await this.round;
+    await this.persistDeferred(true);
   }
 
   /**
@@ -101,6 +104,7 @@ export class Reconciler {
       await this.advance(t);
     });
     await this.poll(tasks.filter((t) => nextStep(t.record, now, policy).kind === 'poll'));
+    await this.persistDeferred();
     if (this.lastRoundFailed) this.options.log.info('reconciler: storage reachable again');
     this.lastRoundFailed = false;
   }
@@ -143,8 +147,12 @@ export class Reconciler {
   private async loadOne({ taskId, since }: PendingTask): Promise<Versioned | undefined> {
     let task = this.cache.get(taskId);
     // A claimed task is re-read: the claimer (maybe another gateway) has likely moved on.
-    if (!task || nextStep(task.record, new Date(), this.options.policy).kind === 'wait')
-      task = await this.repo.read(taskId);
+    if (!task || nextStep(task.record, new Date(), this.options.policy).kind === 'wait') {
+      const read = await this.repo.read(taskId);
+      // Unless this process submitted it meanwhile: its acceptance, held back, is newer.
+      const held = this.cache.get(taskId);
+      task = held?.unsaved ? held : read;
+    }
     if (!task) {
       if (Date.now() - since.getTime() > this.options.orphanGraceMs) await this.repo.removeOrphan(taskId);
       return undefined;
@@ -173,6 +181,25 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Writes the acceptances held back long enough (all of them with `now`): a task still running
+   * then has BentoML's task id in MinIO, for other gateways and a restarted one.
+   */
+  private async persistDeferred(now = false): Promise<void> {
+    const held = [...this.cache.values()].filter((t) => t.unsaved);
+    await forEachLimit(held, this.options.concurrency, async (task) => {
+      const id = task.record.task_id;
+      try {
+        const saved = await this.advancer.persistDeferred(task, now);
+        if (saved !== task && this.cache.get(id) === task) this.cache.set(id, saved);
+      } catch (err) {
+        // Changed by someone else: read it afresh next round. MinIO down: try again next round.
+        if (err instanceof WriteConflictError) this.cache.delete(id);
+        else if (!(err instanceof UpstreamError)) throw err;
+      }
+    });
+  }
+
   /** Advances one task; true if its record changed (or advancing failed). */
   private async advance(task: Versioned, image?: Buffer): Promise<boolean> {
     const next = await this.advanceOne(task, image);
@@ -183,12 +210,13 @@ export class Reconciler {
   private async advanceOne(task: Versioned, image?: Buffer): Promise<Versioned | undefined> {
     const id = task.record.task_id;
     try {
-      const next = await this.advancer.advance(task, image);
+      const next = await this.advancer.advance(task, image, { deferAccepted: true });
       if (isTerminal(next.record.status)) this.cache.delete(id);
       else this.cache.set(id, next);
       return next;
     } catch (err) {
-      this.cache.delete(id); // read it afresh next round
+      // Read it afresh next round; unless its acceptance is held back here, which MinIO lacks.
+      if (!task.unsaved) this.cache.delete(id);
       this.options.log.warn(
         { task_id: id, err: (err as Error).message },
         'reconciler could not advance task',

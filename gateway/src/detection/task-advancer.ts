@@ -32,6 +32,11 @@ export interface AdvancerOptions {
   policy: RetryPolicy;
   /** BentoML is asked about one task at most this often (per gateway process). */
   minPollIntervalMs: number;
+  /**
+   * With `deferAccepted`, how long BentoML's acceptance of a task may wait unwritten (see
+   * persistDeferred); it must stay well below the claim timeout.
+   */
+  deferAcceptedMs: number;
   events: TaskEvents;
   log: Logger;
   clock?: () => Date;
@@ -59,12 +64,17 @@ export class TaskAdvancer {
     this.clock = options.clock ?? (() => new Date());
   }
 
-  /** Does whatever is due for the task now; returns the record as it then stands. */
-  advance(task: Versioned, image?: Buffer): Promise<Versioned> {
+  /**
+   * Does whatever is due for the task now; returns the record as it then stands. With
+   * `deferAccepted` (a caller that keeps the result and calls again: the reconciler), a submission
+   * BentoML accepts is not written at once but returned `unsaved`: most tasks finish within a few
+   * polls, and go from claimed to finished in one write instead of two.
+   */
+  advance(task: Versioned, image?: Buffer, { deferAccepted = false } = {}): Promise<Versioned> {
     const id = task.record.task_id;
     const running = this.inflight.get(id);
     if (running) return running;
-    const work = this.advanceWithRetries(task, image).finally(() => this.inflight.delete(id));
+    const work = this.advanceWithRetries(task, image, deferAccepted).finally(() => this.inflight.delete(id));
     this.inflight.set(id, work);
     return work;
   }
@@ -99,12 +109,39 @@ export class TaskAdvancer {
     for (const id of this.lastPolled.keys()) if (!pendingIds.has(id)) this.lastPolled.delete(id);
   }
 
-  private async advanceWithRetries(task: Versioned, image?: Buffer): Promise<Versioned> {
+  /**
+   * Writes an acceptance held back by `deferAccepted` once it is `deferAcceptedMs` old (or at
+   * once with `now`), so that other gateways and a restarted one find BentoML's task id.
+   */
+  async persistDeferred(task: Versioned, now = false): Promise<Versioned> {
+    // Work in flight on the task writes it anyway (or finds it changed).
+    if (this.inflight.has(task.record.task_id)) return task;
+    return this.saveIfDue(task, now);
+  }
+
+  private async saveIfDue(task: Versioned, now = false): Promise<Versioned> {
+    if (!task.unsaved) return task;
+    const started = Date.parse(task.record.current?.started_at ?? task.record.updated_at);
+    if (!now && this.clock().getTime() - started < this.options.deferAcceptedMs) return task;
+    try {
+      return await this.save(task, task.record);
+    } catch (err) {
+      // MinIO down: kept back a while longer (a conflict is decided by the caller).
+      if (err instanceof UpstreamError && !now) return task;
+      throw err;
+    }
+  }
+
+  private async advanceWithRetries(
+    task: Versioned,
+    image: Buffer | undefined,
+    defer: boolean,
+  ): Promise<Versioned> {
     let current = task;
     let upload = image;
     for (let conflicts = 0; ; conflicts++) {
       try {
-        return await this.step(current, upload);
+        return await this.step(current, upload, defer);
       } catch (err) {
         if (!(err instanceof WriteConflictError) || conflicts >= MAX_CONFLICTS) throw err;
         // Someone else wrote the record since we read it: decide again from what is there now.
@@ -117,7 +154,7 @@ export class TaskAdvancer {
     }
   }
 
-  private async step(task: Versioned, image?: Buffer): Promise<Versioned> {
+  private async step(task: Versioned, image: Buffer | undefined, defer: boolean): Promise<Versioned> {
     const now = this.clock();
     const step = nextStep(task.record, now, this.options.policy);
     switch (step.kind) {
@@ -127,19 +164,24 @@ export class TaskAdvancer {
         // Claimed: by this process (POST hands over the image) or by another gateway (it submits).
         if (!image) return task;
         if (!(await this.inferenceReady())) return this.save(task, release(task.record, now));
-        return this.submit(task, image);
+        return this.submit(task, image, defer);
       case 'abandon':
-        return this.retryTask(task, 'abandoned', 'the gateway that was submitting it stopped answering');
+        return this.retryTask(
+          task,
+          'abandoned',
+          'the gateway that was submitting it stopped answering',
+          defer,
+        );
       case 'submit':
         if (!(await this.inferenceReady())) return task;
-        return this.submit(await this.save(task, claim(task.record, now)), image);
+        return this.submit(await this.save(task, claim(task.record, now)), image, defer);
       case 'poll':
-        return this.poll(task, step.inferenceTaskId);
+        return this.poll(await this.saveIfDue(task), step.inferenceTaskId, defer);
     }
   }
 
   /** Sends a claimed task to BentoML and records its id there. */
-  private async submit(task: Versioned, image?: Buffer): Promise<Versioned> {
+  private async submit(task: Versioned, image: Buffer | undefined, defer: boolean): Promise<Versioned> {
     const { record } = task;
     const bytes = image ?? (await this.repo.readImage(record));
     if (!bytes) {
@@ -161,7 +203,12 @@ export class TaskAdvancer {
       // ends failed instead of being claimed and released forever (seen: a worker whose task store
       // answered 500 to every submit).
       if (err instanceof UpstreamError && err.status === 502)
-        return this.retryTask(task, 'failed', `the inference service refused the submission: ${err.message}`);
+        return this.retryTask(
+          task,
+          'failed',
+          `the inference service refused the submission: ${err.message}`,
+          defer,
+        );
       if (err instanceof UpstreamError) {
         this.readiness = { ready: false, at: Date.now() };
         this.options.log.warn({ task_id: record.task_id, err: err.message }, 'submission postponed');
@@ -169,11 +216,13 @@ export class TaskAdvancer {
       }
       throw err;
     }
-    return this.save(task, accepted(record, inferenceTaskId, this.clock()));
+    const next = accepted(record, inferenceTaskId, this.clock());
+    if (defer && this.options.deferAcceptedMs > 0) return { record: next, etag: task.etag, unsaved: true };
+    return this.save(task, next);
   }
 
   /** Asks BentoML how the current attempt is doing and records what changed. */
-  private async poll(task: Versioned, inferenceTaskId: string): Promise<Versioned> {
+  private async poll(task: Versioned, inferenceTaskId: string, defer: boolean): Promise<Versioned> {
     const id = task.record.task_id;
     const last = this.lastPolled.get(id);
     if (last !== undefined && Date.now() - last < this.options.minPollIntervalMs) return task;
@@ -187,11 +236,17 @@ export class TaskAdvancer {
             task,
             'timeout',
             `the inference service was still running it after ${this.options.policy.taskTimeoutMs} ms`,
+            defer,
           );
         case 'not_found':
-          return this.retryTask(task, 'lost', 'the inference service lost it (it restarted)');
+          return this.retryTask(task, 'lost', 'the inference service lost it (it restarted)', defer);
         case 'failed':
-          return this.retryTask(task, 'failed', `the inference service reported it failed: ${state.reason}`);
+          return this.retryTask(
+            task,
+            'failed',
+            `the inference service reported it failed: ${state.reason}`,
+            defer,
+          );
         case 'completed': {
           const { outcome } = state;
           if (outcome.error && isTransient(outcome)) {
@@ -202,6 +257,7 @@ export class TaskAdvancer {
               task,
               'failed',
               `the inference service answered ${code}: ${message}`,
+              defer,
               outcome.error,
             );
           }
@@ -211,7 +267,7 @@ export class TaskAdvancer {
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       // An answer that makes no sense uses up the attempt, so no task polls forever...
-      if (err.status === 502) return this.retryTask(task, 'failed', err.message);
+      if (err.status === 502) return this.retryTask(task, 'failed', err.message, defer);
       // ...while down or slow (BentoML or MinIO) changes nothing: the next poll tries again.
       return task;
     }
@@ -222,13 +278,14 @@ export class TaskAdvancer {
     task: Versioned,
     reason: RetryReason,
     message: string,
+    defer: boolean,
     finalError?: TaskError,
   ): Promise<Versioned> {
     const saved = await this.save(
       task,
       retry(task.record, reason, message, this.clock(), this.options.policy, finalError),
     );
-    return saved.record.status === 'queued' ? this.step(saved) : saved;
+    return saved.record.status === 'queued' ? this.step(saved, undefined, defer) : saved;
   }
 
   /** Writes the next record if nobody else wrote since `task` was read; reports what happened. */

@@ -13,6 +13,11 @@ import { type TaskRecord, taskRecordSchema } from './dto.js';
 export interface Versioned {
   record: TaskRecord;
   etag: string;
+  /**
+   * The record is one change ahead of the stored version (whose ETag is `etag`): BentoML accepted
+   * the task, and that is written with the task's next change, or once it has run a while.
+   */
+  unsaved?: boolean;
 }
 
 export interface PendingTask {
