@@ -239,6 +239,7 @@ async function closedLoop(images: Image[]): Promise<Load> {
   const taskLatencies: number[] = [];
   let gets = 0;
   let next = 0;
+  const serverBefore = await postHistogram();
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (next < count) {
@@ -257,12 +258,14 @@ async function closedLoop(images: Image[]): Promise<Load> {
       }
     }),
   );
+  const serverAfter = await postHistogram();
   return {
     description: `${clients} clients, ${count} tasks, a GET every ${pollMs} ms until finished`,
     taskIds,
     clientRequests: { post: count, get: gets },
     figures: () => ({
       post_latency_ms: latencySummary(postLatencies.sort((a, b) => a - b)),
+      post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
       // From POST to the GET that saw the task finished.
       task_latency_ms: latencySummary(taskLatencies.sort((a, b) => a - b)),
     }),
@@ -300,6 +303,7 @@ function serverShares(before: Map<string, number>, after: Map<string, number>): 
       ['25', '0.025'],
       ['50', '0.05'],
       ['100', '0.1'],
+      ['2500', '2.5'],
     ].map(([ms, le]) => [ms, round(counted(le as string) / total)]),
   );
 }
