@@ -61,3 +61,12 @@ describe('retention', () => {
     expect(await rulesOf(client, 'operator-rules')).toMatchObject([{ ID: 'operator' }]);
   });
 });
+
+describe('removing several objects in one request', () => {
+  it('removes the keys given, and a key that does not exist is not an error', async () => {
+    const doomed = ['batch/a', 'batch/b', 'batch/c'];
+    await Promise.all(doomed.map((key) => store.put(BUCKET, key, Buffer.alloc(0))));
+    await store.removeMany(BUCKET, ['batch/a', 'batch/c', 'batch/never-there']);
+    expect((await store.list(BUCKET, 'batch/', 10)).map((o) => o.key)).toEqual(['batch/b']);
+  });
+});

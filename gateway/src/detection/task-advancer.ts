@@ -294,8 +294,8 @@ export class TaskAdvancer {
     if (isTerminal(next.status)) {
       this.lastPolled.delete(next.task_id);
       this.options.events.finished(next);
-      // The reconciler removes a marker left behind if this fails.
-      await this.repo.removePending(next.task_id).catch(() => {});
+      // Not waited for (it goes in a batch); the reconciler removes a marker left behind.
+      void this.repo.removePending(next.task_id).catch(() => {});
     } else if (next.last_retry !== task.record.last_retry && next.last_retry) {
       this.options.events.retried(next, next.last_retry.reason);
     }

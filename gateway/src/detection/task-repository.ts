@@ -38,7 +38,17 @@ const recordKey = (taskId: string) => `records/${taskId}.json`;
 const PENDING = 'pending/';
 const pendingKey = (taskId: string) => `${PENDING}${taskId}`;
 
+/**
+ * Markers of finished tasks are removed in batches: one request for those of this long, rather
+ * than one per task. A marker outliving its task a little costs nothing (the reconciler finds the
+ * record finished, and removes a marker left behind).
+ */
+const PENDING_REMOVAL_BATCH_MS = 100;
+
 export class TaskRepository {
+  /** Markers waiting for the next batched removal, with their callers. */
+  private removals: { key: string; done: (err?: unknown) => void }[] = [];
+
   constructor(
     private readonly store: ObjectStore,
     private readonly buckets: TaskBuckets,
@@ -118,9 +128,24 @@ export class TaskRepository {
     return listed.map((o) => ({ taskId: o.key.slice(PENDING.length), since: o.lastModified }));
   }
 
-  /** Removes the task from the queue (once it is completed or failed). */
-  async removePending(taskId: string): Promise<void> {
-    await this.store.remove(this.buckets.tasks, pendingKey(taskId));
+  /** Removes the task from the queue (once it is completed or failed), in the next batch. */
+  removePending(taskId: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.removals.length === 0)
+        setTimeout(() => void this.removeBatch(), PENDING_REMOVAL_BATCH_MS).unref();
+      this.removals.push({ key: pendingKey(taskId), done: (err) => (err ? reject(err) : resolve()) });
+    });
+  }
+
+  private async removeBatch(): Promise<void> {
+    const batch = this.removals.splice(0, 1000);
+    if (this.removals.length > 0) setTimeout(() => void this.removeBatch(), 0).unref();
+    const keys = batch.map((r) => r.key);
+    const failure = await this.store.removeMany(this.buckets.tasks, keys).then(
+      () => undefined,
+      (err: unknown) => err ?? new Error('removal failed'),
+    );
+    for (const removal of batch) removal.done(failure);
   }
 
   /** Removes what a task creation that never wrote its record left behind. */

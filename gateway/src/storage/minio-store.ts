@@ -127,6 +127,15 @@ export class MinioStore implements ObjectStore {
     await this.call(() => this.client.removeObject(bucket, key));
   }
 
+  async removeMany(bucket: string, keys: string[]): Promise<void> {
+    const failures = await this.call(() => this.client.removeObjects(bucket, keys));
+    if (failures.length > 0)
+      throw new UpstreamError(
+        'storage_unavailable',
+        `MinIO did not remove ${failures.length} of ${keys.length} objects: ${JSON.stringify(failures[0])}`,
+      );
+  }
+
   async list(bucket: string, prefix: string, limit: number): Promise<ListedObject[]> {
     return this.call(async () => {
       const found: ListedObject[] = [];

@@ -30,6 +30,8 @@ export interface ObjectStore {
   exists(bucket: string, key: string): Promise<boolean>;
   /** Removes an object; removing one that does not exist is not an error. */
   remove(bucket: string, key: string): Promise<void>;
+  /** Removes up to 1000 objects in one request; as `remove` for each. */
+  removeMany(bucket: string, keys: string[]): Promise<void>;
   /** Up to `limit` objects whose key starts with `prefix`, in key order. */
   list(bucket: string, prefix: string, limit: number): Promise<ListedObject[]>;
 }

@@ -116,6 +116,7 @@ export class RefusingStore implements ObjectStore {
   get = (bucket: string, key: string) => this.real.get(bucket, key);
   exists = (bucket: string, key: string) => this.real.exists(bucket, key);
   remove = (bucket: string, key: string) => this.real.remove(bucket, key);
+  removeMany = (bucket: string, keys: string[]) => this.real.removeMany(bucket, keys);
   list = (bucket: string, prefix: string, limit: number) => this.real.list(bucket, prefix, limit);
 
   async put(bucket: string, key: string, body: Buffer, options?: PutOptions): Promise<string> {
