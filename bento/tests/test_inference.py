@@ -81,7 +81,7 @@ def test_when_a_detection_succeeds_then_the_response_has_the_contract_format(
     assert wire["error"] is None
     response = wire["response"]
     assert response["image"] == {"width": 64, "height": 64}
-    assert response["model"] == {"name": "tiny", "version": "7"}
+    assert response["model"] == {"name": "tiny", "version": "7", "backend": "torch", "precision": "fp32"}
     assert response["inference_ms"] > 0
     assert response["instances"]
     for instance in response["instances"]:

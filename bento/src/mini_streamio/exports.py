@@ -35,6 +35,9 @@ from mini_streamio.storage import minio_client
 
 logger = logging.getLogger(__name__)
 
+# Ultralytics recognises an OpenVINO export by its directory's name.
+MODEL_DIRECTORY = "best_openvino_model"
+
 
 def export_version(
     settings: Settings, registered: RegisteredWeights, options: ExportOptions
@@ -156,17 +159,18 @@ def _cache_dir(settings: Settings, registered: RegisteredWeights, backend: Backe
 
 
 def _served_path(target: Path, entry: dict[str, Any]) -> Path:
-    """What Ultralytics loads: the directory for OpenVINO, else the one file."""
+    """What Ultralytics loads: the one file, or a directory named as it names them (`*_openvino_model`)."""
     files = entry["files"]
-    return target / files[0] if len(files) == 1 else target
+    return target / files[0] if len(files) == 1 else target / MODEL_DIRECTORY
 
 
 def _install(files: list[Path], target: Path) -> None:
     """Copies an export's files into the local cache; `.complete` marks a whole copy."""
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    directory = target if len(files) == 1 else target / MODEL_DIRECTORY
+    directory.mkdir(parents=True)
     for file in files:
-        shutil.copyfile(file, target / file.name)
+        shutil.copyfile(file, directory / file.name)
     (target / ".complete").touch()
 
 

@@ -53,8 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in args.formats if name not in FORMAT_NAMES]
     if unknown:
         return _bad_input(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMAT_NAMES)}")
-    output = reserve_stdout()  # Ultralytics prints its export log to stdout
-    configure_ultralytics(settings.data_dir / "ultralytics")
     from mini_streamio.exports import export_version, formats_setting
     from mini_streamio.registry import resolve
     from mini_streamio.runtimes import check_exportable
@@ -73,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = _calibration_data(settings, args.data) if args.int8 else None
     except (ExportError, DatasetError) as error:
         return _bad_input(str(error))
+    output = reserve_stdout()  # Ultralytics prints its export log to stdout
+    configure_ultralytics(settings.data_dir / "ultralytics")
     for backend in backends:
         try:
             registered = export_version(
