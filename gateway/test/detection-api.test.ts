@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
 import { checked } from './support/contract.js';
-import { FakeInference } from './support/fake-inference.js';
+import { FAKE_MODEL, FakeInference } from './support/fake-inference.js';
 import {
   eventually,
   objectKeys,
@@ -73,7 +73,7 @@ describe('POST then GET /image/detect', () => {
           { boundingBox: '0.5000 0.5000 0.2500 0.2500', class: '1', className: 'square', confidence: 0.9 },
         ],
         image: { width: 64, height: 48 },
-        model: { name: 'fake-detector', version: '1' },
+        model: { name: 'fake-detector', version: '1', backend: 'openvino', precision: 'bf16' },
         inference_ms: 1.5,
       });
       expect(done.body.error).toBeUndefined();
@@ -353,6 +353,31 @@ describe('operations endpoints', () => {
     expect(res.text).toMatch(
       /detection_task_outcomes_total\{status="failed",code="inference_rejected"\} \d+/,
     );
+    expect(res.text).toMatch(
+      /^detection_model_info\{name="fake-detector",version="1",backend="openvino",precision="bf16"\} 1$/m,
+    );
+  });
+
+  it('when BentoML serves a model, then /readyz names it with its runtime; without one it answers 503', async () => {
+    const ready = await checked(request(gw.url).get('/readyz'));
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({
+      ready: true,
+      checks: { storage: true, inference: true },
+      model: FAKE_MODEL,
+    });
+    gw.inference.modelLoaded = false;
+    try {
+      const waiting = await checked(request(gw.url).get('/readyz'));
+      expect(waiting.status).toBe(503);
+      expect(waiting.body).toEqual({
+        ready: false,
+        checks: { storage: true, inference: false },
+        model: null,
+      });
+    } finally {
+      gw.inference.modelLoaded = true;
+    }
   });
 
   it('when /docs is opened, then Swagger UI is served from local assets', async () => {

@@ -25,7 +25,13 @@ const instanceSchema = z.object({
 export const detectionResponseSchema = z.object({
   instances: z.array(instanceSchema),
   image: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
-  model: z.object({ name: z.string(), version: z.string() }),
+  // backend and precision are absent from tasks stored before runtimes were reported.
+  model: z.object({
+    name: z.string(),
+    version: z.string(),
+    backend: z.string().optional(),
+    precision: z.string().optional(),
+  }),
   inference_ms: z.number().nonnegative(),
 });
 export type DetectionResponse = z.infer<typeof detectionResponseSchema>;

@@ -74,16 +74,15 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const [storage, inference] = await Promise.all([
+    const [storage, model] = await Promise.all([
       deps.store.ping().then(
         () => true,
         () => false,
       ),
-      deps.inference.isReady(),
+      deps.inference.servedModel(),
     ]);
-    res
-      .status(storage && inference ? 200 : 503)
-      .json({ ready: storage && inference, checks: { storage, inference } });
+    const ready = storage && model !== null;
+    res.status(ready ? 200 : 503).json({ ready, checks: { storage, inference: model !== null }, model });
   });
   app.get('/metrics', async (_req, res) => {
     const { contentType, body } = await deps.metrics.render();

@@ -2,8 +2,10 @@
 // do not collide): request latency, queue depth, task outcomes and retries, process metrics.
 import type { RequestHandler } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { RetryReason, TaskRecord } from '../detection/dto.js';
+import type { DetectionResponse, RetryReason, TaskRecord } from '../detection/dto.js';
 import type { TaskEvents } from '../detection/task-advancer.js';
+
+type ServedBy = DetectionResponse['model'];
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -32,6 +34,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly model = new Gauge({
+    name: 'detection_model_info',
+    help: 'The model of the last detection this gateway finished (value 1): registry version, runtime, precision',
+    labelNames: ['name', 'version', 'backend', 'precision'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -48,11 +57,18 @@ export class GatewayMetrics {
     };
   }
 
+  private modelServed({ name, version, backend = 'unknown', precision = 'unknown' }: ServedBy): void {
+    this.model.reset(); // one series: the model now serving
+    this.model.set({ name, version, backend, precision }, 1);
+  }
+
   /** Hooks for the detection module. */
   taskEvents(): TaskEvents & { queueDepth(depth: number): void } {
     return {
-      finished: (record: TaskRecord) =>
-        this.outcomes.inc({ status: record.status, code: record.error?.code ?? '' }),
+      finished: (record: TaskRecord) => {
+        this.outcomes.inc({ status: record.status, code: record.error?.code ?? '' });
+        if (record.response) this.modelServed(record.response.model);
+      },
       retried: (_record: TaskRecord, reason: RetryReason) => this.retries.inc({ reason }),
       queueDepth: (depth: number) => this.queueDepth.set(depth),
     };

@@ -17,6 +17,7 @@ import {
   type InferenceClient,
   InferenceRejectedError,
   type InferenceTaskState,
+  type ServedModel,
 } from './inference-client.js';
 
 /** An HTTP answer: its status and its body, parsed as JSON where it is JSON. */
@@ -26,6 +27,13 @@ interface Answer {
 }
 
 const submitted = z.object({ task_id: z.string().min(1) });
+/** POST /model: the loaded version (services before runtime reports ran torch in fp32). */
+const servedModelSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  backend: z.string().default('torch'),
+  precision: z.string().default('fp32'),
+});
 /** BentoML's answer to /get for a task that has not finished (1.4.40: "task <id> is not completed yet"). */
 const stillRunning = z.object({ error: z.string().regex(/not completed/) });
 const extensions: Record<string, string> = {
@@ -56,6 +64,18 @@ export class BentoMLClient implements InferenceClient {
       return (await this.request('GET', '/readyz')).status === 200;
     } catch {
       return false;
+    }
+  }
+
+  async servedModel(): Promise<ServedModel | null> {
+    try {
+      const res = await this.request('POST', '/model', Buffer.from('{}'), {
+        'content-type': 'application/json',
+      });
+      const parsed = res.status === 200 ? servedModelSchema.safeParse(res.data) : undefined;
+      return parsed?.success ? parsed.data : null;
+    } catch {
+      return null;
     }
   }
 

@@ -15,6 +15,14 @@ export type InferenceTaskState =
   | { status: 'failed'; reason: string }
   | { status: 'completed'; outcome: DetectionOutcome };
 
+/** The model the server has loaded, as it reports it: registry version, runtime and precision. */
+export interface ServedModel {
+  name: string;
+  version: string;
+  backend: string;
+  precision: string;
+}
+
 /**
  * Implementations throw UpstreamError (503 unreachable, 504 timeout, 502 bad answer) when the
  * server cannot be asked, and InferenceRejectedError when it refuses the input itself.
@@ -22,6 +30,8 @@ export type InferenceTaskState =
 export interface InferenceClient {
   /** True when the model server reports it can take work (a model is loaded). */
   isReady(): Promise<boolean>;
+  /** The model the server runs; null while it has none or cannot be asked. */
+  servedModel(): Promise<ServedModel | null>;
   /** Hands an image to the server's task queue; returns the server's task id. */
   submit(image: ImageUpload, params: DetectionParams): Promise<string>;
   /** Where a task stands, with its outcome once it is completed (one request per poll). */

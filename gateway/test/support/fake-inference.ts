@@ -8,7 +8,11 @@ import {
   type InferenceClient,
   InferenceRejectedError,
   type InferenceTaskState,
+  type ServedModel,
 } from '../../src/inference/inference-client.js';
+
+/** The model the fake reports, as BentoML's POST /model would. */
+export const FAKE_MODEL: ServedModel = { name: 'fake', version: '1', backend: 'openvino', precision: 'bf16' };
 
 /** What a task does when polled: finish, keep running, fail, or vanish (as after a restart). */
 export type FakeBehaviour = 'complete' | 'hold' | 'fail' | 'lose';
@@ -48,6 +52,10 @@ export class FakeInference implements InferenceClient {
 
   async isReady(): Promise<boolean> {
     return !this.down && this.modelLoaded;
+  }
+
+  async servedModel(): Promise<ServedModel | null> {
+    return (await this.isReady()) ? { ...FAKE_MODEL } : null;
   }
 
   async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
@@ -112,7 +120,7 @@ export function middleBox(image: Buffer): DetectionOutcome {
         { boundingBox: '0.5000 0.5000 0.2500 0.2500', class: '1', className: 'square', confidence: 0.9 },
       ],
       image: { width, height },
-      model: { name: 'fake-detector', version: '1' },
+      model: { name: 'fake-detector', version: '1', backend: 'openvino', precision: 'bf16' },
       inference_ms: 1.5,
     },
     error: null,
