@@ -1,16 +1,17 @@
-"""Baseline for the detection benchmark: a plain in-process `model.predict` loop.
+"""Baseline for the detection benchmark: the service's own per-task work in a plain in-process loop.
 
-Loads the registry version the BentoML service serves (alias `production`, or --version), then
-decodes and predicts the given images one by one, as the service does per task, and prints one
-JSON line: {"model", "version", "images", "seconds", "images_per_s", "cpu_seconds", "images_per_cpu_s"}.
+Loads the registry version the BentoML service serves (alias `production`, or --version) on the
+runtime it serves with (INFERENCE_BACKEND, or --backend; exported on first use as the service does),
+then decodes and predicts the given images one by one, as the service does per task, and prints one
+JSON line: {"model", "version", "backend", "precision", "images", "seconds", "images_per_s",
+"cpu_seconds", "images_per_cpu_s"}.
 
-    .stack/python bench/predict_loop.py --images DIR [--count 100] [--conf 0.25] [--iou 0.45] [--max-det 300]
+    .stack/python bench/predict_loop.py --images DIR [--count 100] [--backend auto] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
@@ -22,9 +23,8 @@ from mini_streamio.settings import get_settings
 settings = get_settings()
 configure_ultralytics(settings.data_dir / "ultralytics")
 
-from mini_streamio.registry import download_weights, resolve  # noqa: E402
-from PIL import Image  # noqa: E402
-from ultralytics import YOLO  # noqa: E402
+from mini_streamio.inference import RegistryModelSource  # noqa: E402
+from mini_streamio.registry import resolve  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -37,21 +37,21 @@ def main() -> None:
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--iou", type=float, default=0.45)
     parser.add_argument("--max-det", type=int, default=300)
+    parser.add_argument("--backend", default=settings.inference_backend, help="auto, torch, onnx, openvino")
+    parser.add_argument("--threads", type=int, default=0, help="runtime threads (0: the runtime's default)")
     args = parser.parse_args()
 
     registered = resolve(settings, args.version)
     if registered is None:
         sys.exit(f"no registry version {args.version} of {settings.registered_model_name}")
-    weights = download_weights(settings, registered, settings.data_dir / "bench-weights")
-    model = YOLO(str(weights))
+    source_settings = settings.model_copy(update={"inference_backend": args.backend})
+    detector = RegistryModelSource(source_settings, args.threads).load(registered)
     blobs = [p.read_bytes() for p in sorted(args.images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not blobs:
         sys.exit(f"no images in {args.images}")
 
     def predict(blob: bytes) -> None:
-        # Decoded per call and passed as a PIL image, as the service's detector does.
-        image = Image.open(io.BytesIO(blob)).convert("RGB")
-        model.predict(image, conf=args.conf, iou=args.iou, max_det=args.max_det, verbose=False)
+        detector.detect(blob, args.conf, args.iou, args.max_det)  # decode + predict + response
 
     for blob in blobs[:3]:  # warm-up: first calls build the predictor
         predict(blob)
@@ -65,6 +65,8 @@ def main() -> None:
             {
                 "model": registered.name,
                 "version": registered.version,
+                "backend": detector.info.backend,
+                "precision": detector.info.precision,
                 "images": args.count,
                 "seconds": round(seconds, 3),
                 "images_per_s": round(args.count / seconds, 3),

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mini_streamio.inference import DetectionRequest, Detector, ImageRejectedError, decode_image
+from mini_streamio.inference.parity import xywh_iou
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode, ModelInfo
 from tests.conftest import TinyModel
 
@@ -22,13 +23,6 @@ INFO = ModelInfo(name="tiny", version="7", demo=False, class_names=["circle", "s
 @pytest.fixture(scope="module")
 def detector(tiny_model: TinyModel) -> Detector:
     return Detector.load(tiny_model.weights, INFO)
-
-
-def xywh_iou(a: list[float], b: list[float]) -> float:
-    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
-    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def response_of(outcome: DetectionOutcome) -> DetectionResponse:

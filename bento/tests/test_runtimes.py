@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mini_streamio.inference import Detector
+from mini_streamio.inference.parity import parity_problems
 from mini_streamio.runtimes import (
     AUTO,
     Backend,
@@ -17,42 +18,9 @@ from mini_streamio.runtimes import (
     export_weights,
     resolve_backend,
 )
-from mini_streamio.schemas import DetectionResponse, ModelInfo
+from mini_streamio.schemas import ModelInfo
 from tests.conftest import TinyModel
-from tests.test_inference import response_of, xywh_iou
-
-CONF = 0.25
-# Boxes this close to the threshold may fall on either side of it in another runtime.
-CONF_TOLERANCE = 0.02
-MIN_IOU = 0.95
-
-
-def parity_problems(reference: DetectionResponse, other: DetectionResponse) -> list[str]:
-    """What differs between two responses to one image: every box clear of the threshold must match one
-    box of the same class (IoU >= 0.95, confidence within 0.02), and nothing clear of it may be extra."""
-    problems = []
-    candidates = list(other.instances)
-    for box in reference.instances:
-        xywh = [float(v) for v in box.bounding_box.split()]
-        same_class = [c for c in candidates if c.class_id == box.class_id]
-        best = max(
-            same_class, key=lambda c: xywh_iou(xywh, [float(v) for v in c.bounding_box.split()]), default=None
-        )
-        if best is None:
-            if box.confidence >= CONF + CONF_TOLERANCE:
-                problems.append(f"missing {box.class_name} {box.bounding_box} conf {box.confidence}")
-            continue
-        iou = xywh_iou(xywh, [float(v) for v in best.bounding_box.split()])
-        if iou < MIN_IOU or abs(best.confidence - box.confidence) > CONF_TOLERANCE:
-            problems.append(f"{box.class_name} {box.bounding_box}@{box.confidence} vs {best.bounding_box}@"
-                            f"{best.confidence}: IoU {iou:.3f}")  # fmt: skip
-        candidates.remove(best)
-    problems += [
-        f"extra {c.class_name} conf {c.confidence}"
-        for c in candidates
-        if c.confidence >= CONF + CONF_TOLERANCE
-    ]
-    return problems
+from tests.test_inference import response_of
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +46,11 @@ def test_when_an_export_runs_then_it_finds_the_boxes_torch_finds(
     compared, problems = 0, []
     for image in tiny_model.images():
         data = image.read_bytes()
-        expected = response_of(torch_detector.detect(data, CONF, 0.45, 300))
-        actual = response_of(export_detector.detect(data, CONF, 0.45, 300))
+        expected = response_of(torch_detector.detect(data, 0.25, 0.45, 300))
+        actual = response_of(export_detector.detect(data, 0.25, 0.45, 300))
         assert actual.model.backend == backend
         compared += len(expected.instances)
-        problems += [f"{image.name}: {problem}" for problem in parity_problems(expected, actual)]
+        problems += [f"{image.name}: {problem}" for problem in parity_problems(expected, actual, conf=0.25)]
     assert compared >= 10, "too few boxes to compare: the tiny model finds nothing"
     assert problems == [], f"{len(problems)} differences in {compared} boxes"
 

@@ -17,11 +17,12 @@ import mlflow
 import pytest
 from PIL import Image
 
+from mini_streamio.inference.parity import xywh_iou
 from mini_streamio.registry import register_weights
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode
 from mini_streamio.settings import Settings
 from tests.conftest import BentoProcess, TinyModel
-from tests.test_inference import png_header_claiming, xywh_iou
+from tests.test_inference import png_header_claiming
 
 
 def register(settings: Settings, tiny_model: TinyModel, name: str) -> str:

@@ -68,7 +68,11 @@ export const descriptions: Record<string, string> = {
   REGISTERED_MODEL_NAME: 'Registered model that training registers into and the service serves.',
   MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
   BENTOML_WORKERS: 'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
-  INFERENCE_THREADS: 'Torch threads per BentoML worker; 0 means cores / workers.',
+  INFERENCE_THREADS: 'Runtime threads per BentoML worker (torch, OpenVINO or ONNX Runtime); 0 means cores / workers.',
+  INFERENCE_BACKEND:
+    'Runtime of the served model: auto (TensorRT on an NVIDIA GPU when its engine exists, else OpenVINO, else ONNX Runtime, else torch), torch, onnx, openvino or tensorrt. A missing export is made on first load; a failing one falls back to torch.',
+  EXPORT_FORMATS:
+    'Exports made when training registers a version (comma-separated: onnx, openvino, tensorrt); empty makes none (the service then exports on first load).',
   INFERENCE_SCHED_IDLE:
     'Run the BentoML workers under the SCHED_IDLE policy (Linux): any request work preempts inference at once. false leaves only INFERENCE_NICE.',
   INFERENCE_NICE:

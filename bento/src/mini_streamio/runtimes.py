@@ -51,6 +51,7 @@ class ExportOptions:
     half: bool = False
     int8: bool = False
     data: Path | None = None
+    imgsz: int | None = None  # the input size; None: the size the weights were trained at
 
     @property
     def precision(self) -> str:
@@ -88,7 +89,7 @@ def check_exportable(options: ExportOptions) -> None:
 def export_weights(weights: Path, options: ExportOptions, out_dir: Path) -> Path:
     """Exports `weights` with Ultralytics into `out_dir`; returns the exported file or directory.
 
-    The export takes the image size the weights were trained at (exports have a fixed input size).
+    Exports have a fixed input size: by default the size the weights were trained at.
     """
     check_exportable(options)
     from ultralytics.models import YOLO  # after mini_streamio.offline.configure_ultralytics
@@ -99,7 +100,7 @@ def export_weights(weights: Path, options: ExportOptions, out_dir: Path) -> Path
     model = YOLO(str(source), task="detect")
     arguments: dict[str, Any] = {
         "format": ULTRALYTICS_FORMAT[options.backend],
-        "imgsz": model.overrides.get("imgsz", 640),
+        "imgsz": options.imgsz or model.overrides.get("imgsz", 640),
         "half": options.half,
         "int8": options.int8,
         "device": 0 if options.backend is Backend.TENSORRT else "cpu",
