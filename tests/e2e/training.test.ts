@@ -182,6 +182,45 @@ describe('training through the CLI', () => {
       'mini-streamio-detector/1/best.pt',
     );
     expect(stat.size).toBeGreaterThan(100_000);
+
+    // Registration exported the weights to the default runtimes (EXPORT_FORMATS).
+    expect(finished.exports).toEqual(['onnx', 'openvino']);
+    const exports = JSON.parse(versionTags.exports ?? '{}') as Record<string, { files: string[] }>;
+    expect(Object.keys(exports).sort()).toEqual(['onnx', 'openvino']);
+    const stored = await listObjects(minioClient(loadCliConfig(env)), 'models', 'mini-streamio-detector/1/');
+    expect([...stored.keys()].sort()).toEqual([
+      'mini-streamio-detector/1/best.pt',
+      'mini-streamio-detector/1/onnx/best.onnx',
+      'mini-streamio-detector/1/openvino/best.bin',
+      'mini-streamio-detector/1/openvino/best.xml',
+      'mini-streamio-detector/1/openvino/metadata.yaml',
+    ]);
+    expect(artifacts).toEqual(
+      expect.arrayContaining(['exports/onnx/best.onnx', 'exports/openvino/best.xml']),
+    );
+  });
+
+  it('when a version is exported by hand, then the export is stored; bad input exits 2 naming the problem', () => {
+    const exported = cli('model', 'export', '1', '--format', 'onnx', '--json');
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(JSON.parse(exported.stdout)).toEqual([
+      expect.objectContaining({
+        version: '1',
+        format: 'onnx',
+        precision: 'fp32',
+        uri: 's3://models/mini-streamio-detector/1/onnx/',
+        files: ['best.onnx'],
+      }),
+    ]);
+    for (const [args, message] of [
+      [['9'], "has no version '9'"],
+      [['1', '--format', 'coreml'], "unknown format 'coreml'"],
+      [['1', '--format', 'engine'], 'TensorRT engine needs an NVIDIA GPU'],
+    ] as const) {
+      const refused = cli('model', 'export', ...args);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toContain(message);
+    }
   });
 
   it('when training starts from a registry version, then the new run records its parent', async () => {
