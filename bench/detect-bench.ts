@@ -614,6 +614,7 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
     req.resume(); // the upload itself is not needed
     req.on('end', () => {
       if (url.pathname === '/readyz') return answer(200, '{}');
+      if (url.pathname === '/model') return answer(200, '{"name":"stub","version":"1"}');
       if (url.pathname === '/metrics')
         return res.end(
           Object.entries(requests)
