@@ -39,7 +39,8 @@ def main() -> None:
         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
         "--artifacts-destination", f"s3://{settings.mlflow_bucket}",
         "--serve-artifacts",
-        "--workers", "2",
+        # One worker: the registry polls and training uploads never need two, and each costs ~0.3 GB.
+        "--workers", "1",
     ]  # fmt: skip
     os.execve(mlflow, args, env)
 
