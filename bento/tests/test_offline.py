@@ -3,6 +3,7 @@ a model from an architecture yaml with every non-loopback connection and DNS loo
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -49,13 +50,21 @@ GUARDED_TRAINING = NETWORK_GUARD + textwrap.dedent(
     model.train(data=sys.argv[2], epochs=1, imgsz=64, batch=8, workers=0, device="cpu",
                 project=sys.argv[1], name="run", plots=True, amp=False, verbose=False)
     model.predict(sys.argv[3], imgsz=64, verbose=False)
+
+    from mini_streamio.runtimes import Backend, ExportOptions, export_weights
+    weights = Path(sys.argv[1]) / "run" / "weights" / "best.pt"
+    for backend in (Backend.ONNX, Backend.OPENVINO):
+        exported = export_weights(weights, ExportOptions(backend), Path(sys.argv[1]) / backend)
+        YOLO(str(exported), task="detect").predict(sys.argv[3], verbose=False)
     print("ATTEMPTS", attempts)
     sys.exit(1 if attempts else 0)
     """
 )
 
 
-def test_when_training_offline_then_no_network_access_is_attempted(tmp_path: Path) -> None:
+def test_when_training_exporting_and_predicting_offline_then_no_network_access_is_attempted(
+    tmp_path: Path,
+) -> None:
     data_yaml = generate_shapes_dataset(tmp_path / "shapes", {"train": 8, "valid": 4}, image_size=64)
     image = next((tmp_path / "shapes" / "valid" / "images").iterdir())
     result = subprocess.run(
@@ -69,6 +78,13 @@ def test_when_training_offline_then_no_network_access_is_attempted(tmp_path: Pat
     # The plots need the font that would otherwise be downloaded.
     assert (tmp_path / "ultralytics" / "Ultralytics" / "Arial.ttf").exists()
     assert (tmp_path / "run" / "results.csv").exists()
+    assert (tmp_path / "onnx" / "best.onnx").exists()
+
+
+def test_when_the_environment_is_installed_then_openvino_telemetry_is_not() -> None:
+    # OpenVINO's model converter would send usage events through it; without it a no-op stub runs.
+    assert importlib.util.find_spec("openvino") is not None
+    assert importlib.util.find_spec("openvino_telemetry") is None
 
 
 # Ultralytics' AMP check on a GPU fetches yolo26n.pt the way this does; the check itself needs a GPU.
