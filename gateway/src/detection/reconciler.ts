@@ -151,7 +151,7 @@ export class Reconciler {
       const read = await this.repo.read(taskId);
       // Unless this process submitted it meanwhile: its acceptance, held back, is newer.
       const held = this.cache.get(taskId);
-      task = held?.unsaved ? held : read;
+      task = held && read && isNewerHeld(held, read) ? held : read;
     }
     if (!task) {
       if (Date.now() - since.getTime() > this.options.orphanGraceMs) await this.repo.removeOrphan(taskId);
@@ -162,8 +162,19 @@ export class Reconciler {
       await this.repo.removePending(taskId);
       return undefined;
     }
-    this.cache.set(taskId, task);
+    this.remember(task);
     return task;
+  }
+
+  /**
+   * Caches `task`, unless the cache holds an acceptance of it held back here that is newer: that
+   * exists nowhere else (a round's snapshot, a poll skipped as too early, or a re-read of the
+   * claim before it would otherwise replace it, and the task would wait for the claim timeout).
+   */
+  private remember(task: Versioned): void {
+    const held = this.cache.get(task.record.task_id);
+    if (held && isNewerHeld(held, task)) return;
+    this.cache.set(task.record.task_id, task);
   }
 
   /**
@@ -212,8 +223,8 @@ export class Reconciler {
     try {
       const next = await this.advancer.advance(task, image, { deferAccepted: true });
       if (isTerminal(next.record.status)) this.cache.delete(id);
-      else this.cache.set(id, next);
-      return next;
+      else this.remember(next);
+      return this.cache.get(id) ?? next;
     } catch (err) {
       // Read it afresh next round; unless its acceptance is held back here, which MinIO lacks.
       if (!task.unsaved) this.cache.delete(id);
@@ -231,6 +242,10 @@ export class Reconciler {
     this.lastRoundFailed = true;
   }
 }
+
+/** `held` is an acceptance held back here, and a later change than `other`. */
+const isNewerHeld = (held: Versioned, other: Versioned) =>
+  held.unsaved === true && held.record.revision > other.record.revision;
 
 const startOf = (t: Versioned) => Date.parse(t.record.current?.started_at ?? t.record.created_at);
 const byStart = (a: Versioned, b: Versioned) => startOf(a) - startOf(b);
