@@ -68,7 +68,8 @@ export const descriptions: Record<string, string> = {
   REGISTERED_MODEL_NAME: 'Registered model that training registers into and the service serves.',
   MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
   BENTOML_WORKERS: 'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
-  INFERENCE_THREADS: 'Runtime threads per BentoML worker (torch, OpenVINO or ONNX Runtime); 0 means cores / workers.',
+  INFERENCE_THREADS:
+    'Runtime threads per BentoML worker (torch, OpenVINO or ONNX Runtime); 0 means cores / workers.',
   INFERENCE_BACKEND:
     'Runtime of the served model: auto (TensorRT on an NVIDIA GPU when its engine exists, else OpenVINO, else ONNX Runtime, else torch), torch, onnx, openvino or tensorrt. A missing export is made on first load; a failing one falls back to torch.',
   EXPORT_FORMATS:
