@@ -7,12 +7,13 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from mini_streamio.inference import DetectionRequest, Detector, ImageRejectedError, decode_image
+from mini_streamio.inference.native import Boxes
 from mini_streamio.inference.parity import xywh_iou
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode, ModelInfo
 from tests.conftest import TinyModel
@@ -152,7 +153,7 @@ def test_when_the_header_claims_an_absurd_pixel_count_then_it_is_refused_before_
 def test_when_the_image_is_over_the_configured_pixel_limit_then_the_outcome_is_image_too_large(
     tiny_model: TinyModel, detector: Detector
 ) -> None:
-    strict = Detector(detector.model, INFO, max_image_pixels=64 * 64 - 1)
+    strict = Detector(detector.runtime, INFO, max_image_pixels=64 * 64 - 1)
     outcome = strict.detect(tiny_model.images()[0].read_bytes(), 0.25, 0.45, 300)
     assert outcome.error is not None
     assert outcome.error.code == ErrorCode.IMAGE_TOO_LARGE
@@ -224,9 +225,10 @@ def test_when_several_requests_are_detected_together_then_each_gets_its_own_outc
 
 
 class ExplodingModel:
-    names: ClassVar[dict[int, str]] = {0: "thing"}
+    def __init__(self) -> None:
+        self.names = {0: "thing"}
 
-    def predict(self, *args: Any, **kwargs: Any) -> list[Any]:
+    def predict(self, image: Image.Image, conf: float, iou: float, max_det: int) -> Boxes:
         raise RuntimeError("CUDA out of memory")
 
 

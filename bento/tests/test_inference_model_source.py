@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import ClassVar
 
 import mlflow
 import pytest
+from PIL import Image
 
 from mini_streamio.inference import Detector, ModelWatcher, RegistryModelSource
+from mini_streamio.inference.native import Boxes
 from mini_streamio.registry import RegisteredWeights, register_weights
 from mini_streamio.schemas import ModelInfo
 from mini_streamio.settings import Settings
@@ -17,7 +18,13 @@ from tests.conftest import TinyModel
 
 
 class FakeModel:
-    names: ClassVar[dict[int, str]] = {0: "thing"}
+    """Never asked to predict: these tests follow which version is loaded."""
+
+    def __init__(self) -> None:
+        self.names = {0: "thing"}
+
+    def predict(self, image: Image.Image, conf: float, iou: float, max_det: int) -> Boxes:
+        raise NotImplementedError
 
 
 def weights(version: str) -> RegisteredWeights:
@@ -131,9 +138,17 @@ def test_when_the_production_version_is_loaded_from_the_registry_then_weights_ar
     assert registered is not None
     detector = source.load(registered)
 
+    # auto on a CPU: OpenVINO, exported now (in a child process) and stored for the next load.
     assert detector.info == ModelInfo(
-        name="source-test", version="1", demo=False, class_names=["circle", "square", "triangle"]
+        name="source-test",
+        version="1",
+        demo=False,
+        class_names=["circle", "square", "triangle"],
+        backend="openvino",
+        precision=detector.info.precision,
     )
+    assert detector.info.precision in ("bf16", "fp32")
+    assert "openvino" in (source.production() or registered).exports
     assert (tmp_path / "weights" / "source-test" / "1" / "best.pt").stat().st_size > 1_000_000
     outcome = detector.detect(tiny_model.images()[0].read_bytes(), 0.25, 0.45, 300)
     assert outcome.response is not None

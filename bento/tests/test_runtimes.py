@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mini_streamio.inference import Detector
+from mini_streamio.inference.native import NativeModel
 from mini_streamio.inference.parity import parity_problems
 from mini_streamio.runtimes import (
     AUTO,
@@ -57,7 +58,8 @@ def test_when_an_export_runs_then_it_finds_the_boxes_torch_finds(
 
 def test_when_openvino_runs_on_this_cpu_then_its_precision_is_reported(exports: dict[Backend, Path]) -> None:
     loaded = detector(exports[Backend.OPENVINO], Backend.OPENVINO)
-    compiled = loaded.model.predictor.model.backend.ov_compiled_model
+    assert isinstance(loaded.runtime, NativeModel)
+    compiled = loaded.runtime.session.compiled  # type: ignore[attr-defined]
     assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
     hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     assert loaded.info.precision == {"bf16": "bf16", "f32": "fp32", "f16": "fp16"}[hint]

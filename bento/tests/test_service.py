@@ -112,6 +112,16 @@ def test_when_an_image_is_submitted_then_the_task_completes_with_boxes_on_the_ob
     assert hits / total >= 0.8, f"{hits} of {total} objects found"
 
 
+def test_when_a_worker_serves_an_openvino_export_then_it_never_loads_torch(served: BentoProcess) -> None:
+    # torch and Ultralytics cost a worker about 440 MiB; the export ran in a child process.
+    workers = served.worker_pids()
+    assert workers
+    for pid in workers:
+        libraries = Path(f"/proc/{pid}/maps").read_text()
+        assert "libopenvino" in libraries
+        assert "libtorch" not in libraries
+
+
 def test_when_thresholds_are_sent_as_form_fields_then_they_apply(
     served: BentoProcess, tiny_model: TinyModel
 ) -> None:

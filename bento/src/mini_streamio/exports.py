@@ -17,7 +17,10 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -30,13 +33,14 @@ from minio.commonconfig import CopySource
 from mini_streamio.mlflow_rest import MlflowRest
 from mini_streamio.registry import EXPORTS_TAG, RegisteredWeights, download_weights, resolve
 from mini_streamio.runtimes import Backend, ExportOptions, export_weights
-from mini_streamio.settings import Settings
+from mini_streamio.settings import Settings, settings_environment
 from mini_streamio.storage import minio_client
 
 logger = logging.getLogger(__name__)
 
 # Ultralytics recognises an OpenVINO export by its directory's name.
 MODEL_DIRECTORY = "best_openvino_model"
+EXPORT_TIMEOUT_S = 1800  # a TensorRT engine of a large model takes minutes
 
 
 def export_version(
@@ -53,19 +57,46 @@ def export_or_fetch(settings: Settings, registered: RegisteredWeights, backend: 
     Versions registered before exports existed get theirs here, on first load, and keep it. The
     service's workers load at once: the first exports, the others wait and then fetch its export.
     """
-    with _export_lock(settings, registered, backend):
+    with _export_lock(settings, registered, backend, purpose="load"):
         if backend not in registered.exports:
             registered = resolve(settings, registered.version, registered.name) or registered
         if backend not in registered.exports:
-            logger.info(
-                "%s v%s has no %s export yet: exporting it now", registered.name, registered.version, backend
+            _export_in_subprocess(settings, registered, backend)
+            registered = resolve(settings, registered.version, registered.name) or registered
+        if backend not in registered.exports:
+            raise RuntimeError(
+                f"the {backend} export of {registered.name} v{registered.version} was not stored"
             )
-            registered = _export(settings, registered, ExportOptions(backend))
         entry = registered.exports[backend]
         target = _cache_dir(settings, registered, backend)
         if not (target / ".complete").exists():
             _download(settings, registered, backend, target)
         return _served_path(target, entry), str(entry["precision"])
+
+
+def _export_in_subprocess(settings: Settings, registered: RegisteredWeights, backend: Backend) -> None:
+    """Exports through `python -m mini_streamio.exports_main`: the exporter needs torch and Ultralytics,
+    which a process that serves ONNX or OpenVINO never imports otherwise (about 440 MiB)."""
+    name, version = registered.name, registered.version
+    logger.info("%s v%s has no %s export yet: exporting it now", name, version, backend)
+    command = [
+        sys.executable,
+        "-m",
+        "mini_streamio.exports_main",
+        version,
+        "--name",
+        name,
+        "--format",
+        backend,
+    ]
+    env = os.environ | settings_environment(settings)
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"exporting {name} v{version} to {backend} failed: {result.stderr.strip()[-2000:]}"
+        )
 
 
 def _export(settings: Settings, registered: RegisteredWeights, options: ExportOptions) -> RegisteredWeights:
@@ -175,9 +206,12 @@ def _install(files: list[Path], target: Path) -> None:
 
 
 @contextlib.contextmanager
-def _export_lock(settings: Settings, registered: RegisteredWeights, backend: Backend) -> Iterator[None]:
-    """One export or download of a version's backend at a time among this machine's processes (workers)."""
-    lock = settings.data_dir / "weights" / registered.name / registered.version / f".{backend}.lock"
+def _export_lock(
+    settings: Settings, registered: RegisteredWeights, backend: Backend, purpose: str = "export"
+) -> Iterator[None]:
+    """One export (or one load, which may run an export in a child process) of a version's backend at
+    a time among this machine's processes."""
+    lock = settings.data_dir / "weights" / registered.name / registered.version / f".{backend}.{purpose}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

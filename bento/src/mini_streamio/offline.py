@@ -32,6 +32,9 @@ DISABLED_INTEGRATIONS = (
 
 
 def configure_ultralytics(config_dir: Path) -> None:
+    """Once per process, before Ultralytics is imported; later calls do nothing."""
+    if os.environ.get("YOLO_OFFLINE") == "true" and "ultralytics" in sys.modules:
+        return
     if "ultralytics" in sys.modules:
         raise RuntimeError("configure_ultralytics() must run before ultralytics is imported")
     config_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,8 @@
-"""Inference runtimes: which one serves a model, exporting weights to it, and tuning it once loaded.
+"""Inference runtimes: which one serves a model, and exporting weights to it with Ultralytics' exporter.
 
-Ultralytics exports the `.pt` weights (`model.export`) and runs every export through the same
-`YOLO(...).predict` API, so pre-processing, NMS and the response are the same code on every backend.
 On this project's CPUs OpenVINO is the fastest (it computes in bf16 where the CPU has it), then ONNX
 Runtime, then PyTorch; TensorRT needs an NVIDIA GPU. Figures: docs/BENCHMARKS.md, "Runtimes".
+How each runs: inference/native.py (ONNX, OpenVINO), inference/ultralytics_runtime.py (torch, TensorRT).
 """
 
 from __future__ import annotations
@@ -129,34 +128,3 @@ def resolve_backend(requested: str, exported: set[Backend]) -> Backend:
         if installed(backend):
             return backend
     return Backend.TORCH
-
-
-def tune(model: Any, backend: Backend, threads: int) -> None:
-    """Gives a loaded CPU runtime `threads` threads, as torch gets with torch.set_num_threads.
-
-    Ultralytics lets OpenVINO and ONNX Runtime take every core, and ONNX Runtime's threads spin
-    while idle: with several workers on few cores they would fight over them.
-    """
-    runtime = model.predictor.model.backend
-    if backend is Backend.OPENVINO and getattr(runtime, "read_model", None) is None:
-        xml = next(Path(model.ckpt_path or model.model_name).glob("*.xml"))
-        ov_model = runtime.ov.Core().read_model(str(xml))
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        runtime.ov_compiled_model = runtime.compile_model(ov_model, config=config)
-    elif backend is Backend.ONNX and runtime.session.get_providers() == ["CPUExecutionProvider"]:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        path = model.ckpt_path or model.model_name
-        runtime.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def precision(model: Any, backend: Backend, exported_precision: str) -> str:
-    """What the runtime computes in: OpenVINO picks bf16 on CPUs that have it, unless the export is int8."""
-    if backend is Backend.OPENVINO and exported_precision == "fp32":
-        compiled = model.predictor.model.backend.ov_compiled_model
-        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        return {"bf16": "bf16", "f16": "fp16", "f32": "fp32"}.get(hint, str(hint))
-    return exported_precision

@@ -70,6 +70,19 @@ class Settings(BaseSettings):
         return f"{self.minio_endpoint.host}:{self.minio_endpoint.port}"
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment variables that give a child process these settings."""
+    values = settings.model_dump()
+    names = {field: _ALIASES.get(field, field.upper()) for field in values}
+    return {names[field]: _text(value) for field, value in values.items() if value is not None}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 _ALIASES = {
     "data_dir": "MINI_STREAMIO_DATA_DIR",
     "MINI_STREAMIO_DATA_DIR": "MINI_STREAMIO_DATA_DIR",

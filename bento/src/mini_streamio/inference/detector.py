@@ -12,14 +12,19 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from PIL import Image
 from pydantic import ValidationError
 
 from mini_streamio.inference.images import ImageRejectedError, decode_image
-from mini_streamio.runtimes import Backend, precision, tune
+from mini_streamio.inference.native import Boxes, NativeModel
+from mini_streamio.inference.ultralytics_runtime import UltralyticsModel
+from mini_streamio.runtimes import Backend
 from mini_streamio.schemas import (
+    DEFAULT_CONF,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
     DetectionOutcome,
     DetectionParams,
     DetectionResponse,
@@ -45,43 +50,51 @@ class DetectionRequest:
     max_det: int
 
 
-class Detector:
-    """Runs one model. Calls are serialised by a lock: an Ultralytics predictor is not thread-safe."""
+class Runtime(Protocol):
+    """A loaded model: one image and thresholds in, boxes out (native.py, ultralytics_runtime.py)."""
 
-    def __init__(self, model: Any, info: ModelInfo, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
-        self.model = model
+    names: dict[int, str]
+
+    def predict(self, image: Image.Image, conf: float, iou: float, max_det: int) -> Boxes: ...
+
+
+class Detector:
+    """Runs one model. Calls are serialised by a lock: neither runtime's predictor is thread-safe."""
+
+    def __init__(
+        self, runtime: Runtime, info: ModelInfo, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> None:
+        self.runtime = runtime
         self.info = info
         self.max_image_pixels = max_image_pixels
         # The names the network itself was trained with, by class id.
-        self.class_names: dict[int, str] = {int(k): str(v) for k, v in model.names.items()}
+        self.class_names = runtime.names
         self._lock = threading.Lock()
 
     @classmethod
     def load(
         cls,
-        weights: Path,
+        path: Path,
         info: ModelInfo,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         threads: int = 0,
     ) -> Detector:
         """Loads weights or an export (`info.backend`) and warms it up: a broken file fails here.
 
-        `threads`: runtime threads (0 leaves the runtime's default); `info.precision` is replaced by
-        what the runtime computes in once loaded.
+        `threads`: runtime threads (0 leaves the runtime's default). ONNX and OpenVINO exports run
+        natively; `info.precision` then becomes what the runtime computes in (bf16 for OpenVINO on
+        CPUs that have it). torch and TensorRT run through Ultralytics (configure_ultralytics first).
         """
-        from ultralytics.models import YOLO  # after mini_streamio.offline.configure_ultralytics
-
-        model = YOLO(str(weights), task="detect")
-        if model.task != "detect":
-            raise ValueError(f"{weights} holds a {model.task} model, not a detection model")
         backend = Backend(info.backend)
-        warm_up = [Image.new("RGB", (32, 32))]
-        model.predict(warm_up, verbose=False)  # creates the predictor and its runtime
-        if threads:
-            tune(model, backend, threads)
-        info = info.model_copy(update={"precision": precision(model, backend, info.precision)})
-        detector = cls(model, info, max_image_pixels)
-        detector._predict(warm_up, DetectionParams())
+        runtime: Runtime
+        if backend in (Backend.ONNX, Backend.OPENVINO):
+            native = NativeModel.load(path, backend, threads)
+            info = info.model_copy(update={"precision": native.precision()})
+            runtime = native
+        else:
+            runtime = UltralyticsModel.load(path, threads)
+        detector = cls(runtime, info, max_image_pixels)
+        runtime.predict(Image.new("RGB", (32, 32)), DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET)
         return detector
 
     @property
@@ -90,53 +103,27 @@ class Detector:
         return ModelRef(name=info.name, version=info.version, backend=info.backend, precision=info.precision)
 
     def detect(self, image: bytes, conf: float, iou: float, max_det: int) -> DetectionOutcome:
-        return self.detect_many([DetectionRequest(image, conf, iou, max_det)])[0]
+        try:
+            params = DetectionParams(conf=conf, iou=iou, max_det=max_det)
+            decoded = decode_image(image, self.max_image_pixels)
+        except ValidationError as error:
+            return DetectionOutcome.failure(ErrorCode.INVALID_PARAMETERS, _describe(error))
+        except ImageRejectedError as rejected:
+            return DetectionOutcome.failure(rejected.code, rejected.message)
+        try:
+            with self._lock:
+                boxes = self.runtime.predict(decoded, params.conf, params.iou, params.max_det)
+        except Exception as error:
+            logger.exception("model %s v%s failed", self.info.name, self.info.version)
+            message = f"model {self.info.name} v{self.info.version} failed: {type(error).__name__}: {error}"
+            return DetectionOutcome.failure(ErrorCode.MODEL_ERROR, message)
+        return DetectionOutcome(response=self._response(boxes, decoded.size))
 
     def detect_many(self, requests: Sequence[DetectionRequest]) -> list[DetectionOutcome]:
-        """Outcomes in request order; images that share thresholds go through the model as one batch."""
-        outcomes: dict[int, DetectionOutcome] = {}
-        batches: dict[DetectionParams, list[tuple[int, Image.Image]]] = {}
-        for index, request in enumerate(requests):
-            try:
-                params = DetectionParams(conf=request.conf, iou=request.iou, max_det=request.max_det)
-                image = decode_image(request.image, self.max_image_pixels)
-            except ValidationError as error:
-                outcomes[index] = DetectionOutcome.failure(ErrorCode.INVALID_PARAMETERS, _describe(error))
-            except ImageRejectedError as rejected:
-                outcomes[index] = DetectionOutcome.failure(rejected.code, rejected.message)
-            else:
-                batches.setdefault(params, []).append((index, image))
-        for params, batch in batches.items():
-            outcomes.update(self._detect_batch(batch, params))
-        return [outcomes[index] for index in range(len(requests))]
+        """Outcomes in request order, one image at a time (bench/batched_service.py calls this)."""
+        return [self.detect(r.image, r.conf, r.iou, r.max_det) for r in requests]
 
-    def _detect_batch(
-        self, batch: list[tuple[int, Image.Image]], params: DetectionParams
-    ) -> dict[int, DetectionOutcome]:
-        try:
-            results = self._predict([image for _, image in batch], params)
-            return {
-                index: DetectionOutcome(response=self._response(result))
-                for (index, _), result in zip(batch, results, strict=True)
-            }
-        except Exception as error:
-            logger.exception(
-                "model %s v%s failed on %d image(s)", self.info.name, self.info.version, len(batch)
-            )
-            message = f"model {self.info.name} v{self.info.version} failed: {type(error).__name__}: {error}"
-            return {index: DetectionOutcome.failure(ErrorCode.MODEL_ERROR, message) for index, _ in batch}
-
-    def _predict(self, images: list[Image.Image], params: DetectionParams) -> list[Any]:
-        with self._lock:
-            return list(
-                self.model.predict(
-                    images, conf=params.conf, iou=params.iou, max_det=params.max_det, verbose=False
-                )
-            )
-
-    def _response(self, result: Any) -> DetectionResponse:
-        height, width = result.orig_shape
-        boxes = result.boxes
+    def _response(self, boxes: Boxes, size: tuple[int, int]) -> DetectionResponse:
         instances = [
             Instance(
                 bounding_box=" ".join(f"{value:.4f}" for value in xywhn),
@@ -145,14 +132,14 @@ class Detector:
                 confidence=round(confidence, 4),
             )
             for xywhn, class_id, confidence in zip(
-                boxes.xywhn.tolist(), (int(c) for c in boxes.cls.tolist()), boxes.conf.tolist(), strict=True
+                boxes.xywhn.tolist(), boxes.classes.tolist(), boxes.confidences.tolist(), strict=True
             )
         ]
         return DetectionResponse(
             instances=instances,
-            image=ImageSize(width=int(width), height=int(height)),
+            image=ImageSize(width=size[0], height=size[1]),
             model=self.ref,
-            inference_ms=round(sum(result.speed.values()), 2),
+            inference_ms=round(boxes.milliseconds, 2),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mini_streamio.schemas import ErrorCode
 
@@ -26,7 +26,7 @@ class ImageRejectedError(Exception):
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """The fully decoded image (Ultralytics converts it to BGR and applies its EXIF orientation)."""
+    """The fully decoded image, turned upright by its EXIF orientation (as Ultralytics does)."""
     if not data:
         raise ImageRejectedError(ErrorCode.IMAGE_DECODE_FAILED, "the upload is empty (0 bytes)")
     image = _open(data)
@@ -43,7 +43,7 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             ErrorCode.IMAGE_DECODE_FAILED,
             f"the {image.format} image ({len(data)} bytes) could not be decoded: {error}",
         ) from None
-    return image
+    return ImageOps.exif_transpose(image)
 
 
 def _open(data: bytes) -> Image.Image:

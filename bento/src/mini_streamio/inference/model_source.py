@@ -21,6 +21,7 @@ from typing import Protocol
 
 from mini_streamio.exports import export_or_fetch
 from mini_streamio.inference.detector import Detector
+from mini_streamio.offline import configure_ultralytics
 from mini_streamio.registry import PRODUCTION_ALIAS, RegisteredWeights, download_weights, resolve
 from mini_streamio.runtimes import Backend, resolve_backend
 from mini_streamio.schemas import ModelInfo
@@ -54,6 +55,8 @@ class RegistryModelSource:
     def load(self, registered: RegisteredWeights) -> Detector:
         weights = download_weights(self.settings, registered, self.cache_dir)
         backend = resolve_backend(self.settings.inference_backend, {Backend(b) for b in registered.exports})
+        if backend is Backend.TENSORRT:
+            configure_ultralytics(self.settings.data_dir / "ultralytics")
         if backend is not Backend.TORCH:
             try:
                 path, exported_precision = export_or_fetch(self.settings, registered, backend)
@@ -65,6 +68,7 @@ class RegistryModelSource:
                     registered.version,
                     backend,
                 )
+        configure_ultralytics(self.settings.data_dir / "ultralytics")  # torch runs through Ultralytics
         try:
             return self._detector(weights, registered, Backend.TORCH, "fp32")
         except Exception:

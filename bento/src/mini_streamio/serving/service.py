@@ -62,7 +62,6 @@ from pathlib import Path
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
 
-from mini_streamio.offline import configure_ultralytics
 from mini_streamio.schemas import (
     DEFAULT_CONF,
     DEFAULT_IOU,
@@ -74,7 +73,6 @@ from mini_streamio.schemas import (
 from mini_streamio.settings import get_settings
 
 settings = get_settings()
-configure_ultralytics(settings.data_dir / "ultralytics")
 # BentoML's logging config keeps the root logger at WARNING; model loads and swaps are worth INFO.
 logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
@@ -93,16 +91,13 @@ task_store.install()  # before BentoML creates the store: see task_store for the
 )
 class Detection:
     def __init__(self) -> None:
-        import torch
-
         exit_with_parent()  # a worker must not outlive a server that was killed outright
-        # Before torch starts its threads: they inherit it.
+        # Before the runtime starts its threads: they inherit it.
         lower_cpu_priority(settings.inference_nice, settings.inference_sched_idle)
-        # Each worker runs one inference at a time; more torch threads than cores per worker only
+        # Each worker runs one inference at a time; more runtime threads than cores per worker only
         # make the workers fight (measured: docs/BENCHMARKS.md).
         cores = len(os.sched_getaffinity(0))
         threads = settings.inference_threads or max(1, cores // settings.bentoml_workers)
-        torch.set_num_threads(threads)
         self.models = ModelWatcher(RegistryModelSource(settings, threads), settings.model_poll_interval_s)
         self.models.start()
 
