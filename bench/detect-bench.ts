@@ -27,6 +27,8 @@
 // the figures are the gateway's and MinIO's alone (with --clients 16 unless given). --cpu-prof DIR
 // writes a CPU profile of the gateway's threads there (node --cpu-prof) when the stack stops.
 //
+// --log FILE (with --start-stack) appends every service's output there.
+//
 // With --start-stack the services take their settings from this environment as `npm start` does,
 // e.g. BENTOML_WORKERS=1 or INFERENCE_NICE=0 to compare with the defaults.
 //
@@ -55,6 +57,7 @@ const { values: args } = parseArgs({
     baseline: { type: 'string', default: '100' },
     imgsz: { type: 'string', default: '416' },
     json: { type: 'string' },
+    log: { type: 'string' },
     'start-stack': { type: 'boolean', default: false },
     clients: { type: 'string' },
     tasks: { type: 'string', default: '200' },
@@ -661,9 +664,12 @@ function stackOptions(extraEnv: Record<string, string> = {}): TestStackOptions {
     extraEnv: {
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MINIO_PROMETHEUS_AUTH_TYPE: 'public',
+      // A fast runtime's backlog (images/s x 25 s) passes the default 1000, which would answer 429.
+      MAX_QUEUE_DEPTH: process.env.MAX_QUEUE_DEPTH ?? '5000',
       ...extraEnv,
     },
     gatewayNodeArgs: profile,
+    log: args.log ? (name, line) => fs.appendFileSync(args.log as string, `${name} | ${line}\n`) : undefined,
   };
 }
 
