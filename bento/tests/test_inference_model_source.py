@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from pathlib import Path
 
@@ -11,9 +13,11 @@ from PIL import Image
 
 from mini_streamio.inference import Detector, ModelWatcher, RegistryModelSource
 from mini_streamio.inference.native import Boxes
-from mini_streamio.registry import RegisteredWeights, register_weights
+from mini_streamio.mlflow_rest import MlflowRest
+from mini_streamio.registry import EXPORTS_TAG, RegisteredWeights, register_weights, resolve
 from mini_streamio.schemas import ModelInfo
 from mini_streamio.settings import Settings
+from mini_streamio.storage import minio_client
 from tests.conftest import TinyModel
 
 
@@ -168,3 +172,29 @@ def test_when_registered_weights_do_not_load_then_the_cached_file_is_removed_for
     with pytest.raises(Exception):  # noqa: B017 - whatever torch raises, the load must fail
         RegistryModelSource(local).load(registered)
     assert not (tmp_path / "weights" / "broken-test" / "1" / "best.pt").exists()
+
+
+def test_when_the_chosen_export_cannot_run_then_the_version_is_served_by_torch(
+    settings: Settings, tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    local = settings.model_copy(
+        update={"registered_model_name": "fallback-test", "data_dir": tmp_path, "inference_backend": "onnx"}
+    )
+    mlflow.set_tracking_uri(str(local.mlflow_tracking_uri))
+    with mlflow.start_run() as run:
+        pass
+    registered = register_weights(local, tiny_model.weights, run.info.run_id, tiny_model.class_names)
+    # An export listed on the version whose file is not a model (a truncated upload, say).
+    garbage = b"not an onnx model"
+    minio_client(local).put_object(
+        local.models_bucket, "fallback-test/1/onnx/best.onnx", io.BytesIO(garbage), len(garbage)
+    )
+    entry = {"precision": "fp32", "imgsz": [64, 64], "files": ["best.onnx"], "bytes": len(garbage)}
+    tag = {"name": "fallback-test", "version": "1", "key": EXPORTS_TAG, "value": json.dumps({"onnx": entry})}
+    MlflowRest(str(local.mlflow_tracking_uri)).post("model-versions/set-tag", tag)
+
+    detector = RegistryModelSource(local).load(resolve(local, "1", "fallback-test") or registered)
+
+    assert (detector.info.backend, detector.info.precision) == ("torch", "fp32")
+    outcome = detector.detect(tiny_model.images()[0].read_bytes(), 0.25, 0.45, 300)
+    assert outcome.response is not None and outcome.response.model.backend == "torch"
