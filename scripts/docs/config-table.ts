@@ -67,7 +67,8 @@ export const descriptions: Record<string, string> = {
   MLFLOW_BUCKET: "Bucket of MLflow's artifacts (the MLflow server writes it).",
   REGISTERED_MODEL_NAME: 'Registered model that training registers into and the service serves.',
   MODEL_POLL_INTERVAL_S: "Seconds between the service's checks of the `production` alias.",
-  BENTOML_WORKERS: 'BentoML worker processes; each holds its own copy of the model (~850 MiB of RAM).',
+  BENTOML_WORKERS:
+    'BentoML worker processes; each holds its own copy of the model (about 170 MiB on OpenVINO or ONNX Runtime, 660 MiB on torch).',
   INFERENCE_THREADS:
     'Runtime threads per BentoML worker (torch, OpenVINO or ONNX Runtime); 0 means cores / workers.',
   INFERENCE_BACKEND:
