@@ -76,7 +76,8 @@ export function serviceSpecs(cfg: StackConfig): Record<ServiceName, ServiceSpec>
       },
       cwd: repoRoot,
       ports: { MINIO_PORT: cfg.MINIO_PORT, MINIO_CONSOLE_PORT: cfg.MINIO_CONSOLE_PORT },
-      healthUrl: `${env.MINIO_ENDPOINT}/minio/health/live`,
+      // Ready, not just live: it answers S3 requests (live comes first while MinIO initialises).
+      healthUrl: `${env.MINIO_ENDPOINT}/minio/health/ready`,
       readyTimeoutMs: 30_000,
       links: { 'MinIO console': `http://${hostOf(env.MINIO_ENDPOINT)}:${cfg.MINIO_CONSOLE_PORT}` },
     },
