@@ -113,7 +113,7 @@ def test_when_an_image_is_submitted_then_the_task_completes_with_boxes_on_the_ob
 
 
 def test_when_a_worker_serves_an_openvino_export_then_it_never_loads_torch(served: BentoProcess) -> None:
-    # torch and Ultralytics cost a worker about 440 MiB; the export ran in a child process.
+    # torch and Ultralytics would cost the worker most of its memory; the export ran in a child process.
     workers = served.worker_pids()
     assert workers
     for pid in workers:

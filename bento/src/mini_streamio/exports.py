@@ -76,7 +76,7 @@ def export_or_fetch(settings: Settings, registered: RegisteredWeights, backend: 
 
 def _export_in_subprocess(settings: Settings, registered: RegisteredWeights, backend: Backend) -> None:
     """Exports through `python -m mini_streamio.exports_main`: the exporter needs torch and Ultralytics,
-    which a process that serves ONNX or OpenVINO never imports otherwise (about 440 MiB)."""
+    which a process that serves ONNX or OpenVINO never imports otherwise."""
     name, version = registered.name, registered.version
     logger.info("%s v%s has no %s export yet: exporting it now", name, version, backend)
     command = [

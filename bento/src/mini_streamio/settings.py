@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, ge=1)
     # Two overlap BentoML's request handling with inference (throughput ratio about 0.8-1.0 against
     # 0.6-0.8 with one on 2 cores, docs/BENCHMARKS.md); they need serving.task_store. Each holds the
-    # model: about 170 MiB on OpenVINO or ONNX Runtime, 660 MiB on torch.
+    # model (memory per runtime: README, "Runtimes").
     bentoml_workers: int = Field(default=2, ge=1)
     inference_threads: int = Field(default=0, ge=0)  # runtime threads per worker; 0 = cores / workers
     # Runtime of the served model (runtimes.py): auto = TensorRT on an NVIDIA GPU when its

@@ -39,7 +39,7 @@ def main() -> None:
         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
         "--artifacts-destination", f"s3://{settings.mlflow_bucket}",
         "--serve-artifacts",
-        # One worker: the registry polls and training uploads never need two, and each costs ~0.3 GB.
+        # One worker: the registry polls and training uploads never need two, and each holds memory.
         "--workers", "1",
     ]  # fmt: skip
     os.execve(mlflow, args, env)

@@ -1,7 +1,7 @@
 """ONNX Runtime and OpenVINO exports run without torch or Ultralytics: letterbox, model, NMS in numpy.
 
-Why not Ultralytics' own AutoBackend: it imports torch and Ultralytics, about 440 MiB per BentoML
-worker before the model is even loaded, for a model whose runtime needs about 90 MiB. The steps
+Why not Ultralytics' own AutoBackend: it imports torch and Ultralytics into every BentoML worker,
+several times the memory the runtime itself needs (docs/BENCHMARKS.md, "Runtimes"). The steps
 below are Ultralytics' detection pre- and post-processing (LetterBox with auto=False, 114 grey,
 non_max_suppression with class offsets, scale_boxes); bento/tests/test_runtimes.py holds every
 export to torch's boxes (inference/parity.py).
