@@ -76,8 +76,9 @@ export function serviceSpecs(cfg: StackConfig): Record<ServiceName, ServiceSpec>
       },
       cwd: repoRoot,
       ports: { MINIO_PORT: cfg.MINIO_PORT, MINIO_CONSOLE_PORT: cfg.MINIO_CONSOLE_PORT },
-      // Ready, not just live: it answers S3 requests (live comes first while MinIO initialises).
-      healthUrl: `${env.MINIO_ENDPOINT}/minio/health/ready`,
+      // The cluster probe, not live or ready: those answer 200 while MinIO still loads its IAM and
+      // bucket metadata, when S3 requests get 503 (a test met it); cluster waits for both.
+      healthUrl: `${env.MINIO_ENDPOINT}/minio/health/cluster`,
       readyTimeoutMs: 30_000,
       links: { 'MinIO console': `http://${hostOf(env.MINIO_ENDPOINT)}:${cfg.MINIO_CONSOLE_PORT}` },
     },
