@@ -16,7 +16,7 @@ function readConfig(): Config {
 
 function main(): void {
   const config = readConfig();
-  const { app, reconciler, logger } = composeGatewayProcess(config);
+  const { app, reconciler, detection, logger } = composeGatewayProcess(config);
   const server = app.listen(config.GATEWAY_PORT, config.BIND_HOST, () => {
     logger.info(`gateway listening on http://${config.BIND_HOST}:${config.GATEWAY_PORT}`);
     reconciler.start();
@@ -30,6 +30,8 @@ function main(): void {
     process.exit(1);
   });
   const stop = async () => {
+    // Long-polling GETs answer now with what they have, rather than hold the close open.
+    detection.waiters.close();
     await reconciler.stop();
     server.close(() => process.exit(0));
     // Keep-alive connections may hold close() open; do not outlive the supervisor's grace period.

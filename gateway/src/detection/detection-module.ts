@@ -11,6 +11,7 @@ import { Reconciler } from './reconciler.js';
 import { TaskAdvancer, type TaskEvents } from './task-advancer.js';
 import { type TaskBuckets, TaskRepository, type Versioned } from './task-repository.js';
 import type { RetryPolicy } from './task-state.js';
+import { TaskWaiters } from './task-waiters.js';
 
 export interface DetectionSettings {
   buckets: TaskBuckets;
@@ -37,6 +38,10 @@ export interface DetectionContext {
   advanceTracked(taskId: string): Promise<TaskRecord | undefined>;
   /** Finished records this process wrote or read, so a GET needs no MinIO read for them. */
   finished: FinishedTasks;
+  /** Long-polling GETs, woken when this process finishes their task. */
+  waiters: TaskWaiters;
+  /** How often a long-polling GET looks at its task again without news of it. */
+  waitRecheckMs: number;
   log: Logger;
 }
 
@@ -105,6 +110,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
 ): DetectionModule<R> {
   const repo = new TaskRepository(store, settings.buckets);
   const finished = new FinishedTasks(settings.finishedTasksKept, FINISHED_KEPT_MS);
+  const waiters = new TaskWaiters();
   // The reconciler's listings keep the count fresh; a POST lists only if they stop (twice the
   // interval), rather than a second listing racing the reconciler's each time the count ages.
   const queueDepth = new QueueDepth(repo, settings.maxQueueDepth, 2 * listEveryMs(settings), (depth) =>
@@ -115,6 +121,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
       events.finished(record);
       queueDepth.finished();
       finished.remember(record);
+      waiters.finished(record.task_id);
     },
     retried: (record, reason) => events.retried(record, reason),
   };
@@ -146,6 +153,9 @@ export function createDetectionModule<R extends ReconcilerRunner>(
     track: (task, image) => built.track(task, image),
     advanceTracked: (taskId) => built.advanceTracked(taskId, settings.getBudgetMs),
     finished,
+    waiters,
+    // A task another gateway moves is news only through MinIO: about as often as a round reads it.
+    waitRecheckMs: Math.max(1_000, 2 * settings.reconcileIntervalMs),
     log,
   };
   return { context, reconciler: built };

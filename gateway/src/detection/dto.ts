@@ -11,6 +11,10 @@ export type DetectionParams = z.infer<typeof detectionParamsSchema>;
 
 export const taskIdSchema = z.uuid({ message: 'task_id must be a UUID' });
 
+/** The longest a GET may wait for its task to finish (`wait=`, seconds). */
+export const MAX_WAIT_S = 30;
+export const waitSchema = z.coerce.number().int().min(0).max(MAX_WAIT_S).default(0);
+
 export const taskStatusSchema = z.enum(['queued', 'processing', 'completed', 'failed']);
 export type TaskStatus = z.infer<typeof taskStatusSchema>;
 

@@ -1,12 +1,36 @@
 // Use case: the state of a task, moved forward first if something is due (a result waiting
-// at BentoML, a lost task to re-submit), within a small time budget.
+// at BentoML, a lost task to re-submit), within a small time budget. With a wait, it answers
+// once the task is finished or the wait is over, whichever comes first (long polling).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../http/errors.js';
 import type { DetectionContext } from './detection-module.js';
 import { type TaskRecord, type TaskView, toView } from './dto.js';
 import { isTerminal } from './task-state.js';
 
-export async function getDetection(ctx: DetectionContext, taskId: string): Promise<TaskView> {
+export interface WaitOptions {
+  /** How long to wait for the task to finish (0: answer at once). */
+  waitMs: number;
+  /** Aborted when the client has gone: stop waiting. */
+  signal?: AbortSignal;
+}
+
+export async function getDetection(
+  ctx: DetectionContext,
+  taskId: string,
+  { waitMs, signal }: WaitOptions = { waitMs: 0 },
+): Promise<TaskView> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const view = await currentView(ctx, taskId);
+    const left = deadline - Date.now();
+    if (isTerminal(view.status) || left <= 0 || signal?.aborted || ctx.waiters.isClosed) return view;
+    // Woken when this process finishes the task; a task another gateway moves is looked at again
+    // after the recheck interval (and one held here too, should its news be missed).
+    await ctx.waiters.wait(taskId, Math.min(left, ctx.waitRecheckMs), signal);
+  }
+}
+
+async function currentView(ctx: DetectionContext, taskId: string): Promise<TaskView> {
   // A finished task, or one this process accepted: answered from memory, no MinIO read.
   const known = ctx.finished.get(taskId) ?? (await ctx.advanceTracked(taskId));
   if (known) return answer(ctx, known);

@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { z } from 'zod';
 import type { DetectionContext } from '../detection/detection-module.js';
-import { detectionParamsSchema, taskIdSchema } from '../detection/dto.js';
+import { detectionParamsSchema, taskIdSchema, waitSchema } from '../detection/dto.js';
 import { getDetection } from '../detection/get-detection.js';
 import { submitDetection } from '../detection/submit-detection.js';
 import { AppError } from './errors.js';
@@ -36,7 +36,12 @@ export function detectionRoutes(ctx: DetectionContext): Router {
 
   router.get('/image/detect', async (req, res) => {
     const taskId = parse(taskIdSchema, req.query.task_id);
-    res.json(await getDetection(ctx, taskId));
+    const waitS = parse(waitSchema, req.query.wait);
+    // A client that leaves stops the wait (close before the answer is written: it went away).
+    const left = new AbortController();
+    res.on('close', () => left.abort());
+    const view = await getDetection(ctx, taskId, { waitMs: waitS * 1000, signal: left.signal });
+    if (!res.writableEnded && !left.signal.aborted) res.json(view);
   });
 
   return router;

@@ -1,0 +1,139 @@
+// Long polling (GET /image/detect?wait=): the real gateway app and a real MinIO, a fake inference
+// client that holds tasks until a test lets them finish. A waiting GET answers when its task
+// finishes, when its wait is over, or not at all once its client has gone.
+import http from 'node:http';
+import request from 'supertest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TestStack } from '../../scripts/stack/test-stack.js';
+import { checked } from './support/contract.js';
+import { eventually, type RunningGateway, startGateway, startMinio, testConfig } from './support/harness.js';
+import { shapeImage } from './support/images.js';
+
+let stack: TestStack;
+let gw: RunningGateway;
+
+beforeAll(async () => {
+  stack = await startMinio();
+  gw = await startGateway(testConfig(stack), { reconcile: true });
+});
+afterAll(async () => {
+  await gw?.close();
+  await stack?.stop();
+});
+beforeEach(() => {
+  gw.inference.behaviour = 'hold';
+});
+
+async function postTask(url = gw.url): Promise<string> {
+  const accepted = await checked(
+    request(url).post('/image/detect').attach('image', shapeImage('png'), 'a.png'),
+  );
+  expect(accepted.status).toBe(202);
+  return accepted.body.task_id as string;
+}
+
+/** A GET with `wait`, and how long it took to answer. */
+async function waitingGet(taskId: string, waitS: number | string, url = gw.url) {
+  const started = Date.now();
+  const res = await checked(request(url).get(`/image/detect?task_id=${taskId}&wait=${waitS}`));
+  return { res, ms: Date.now() - started };
+}
+
+describe('GET /image/detect?wait=', () => {
+  it('when the task finishes during the wait, then the GET answers completed then, not at the end of the wait', async () => {
+    const { detection } = gw.gateway;
+    const recheckMs = detection.waitRecheckMs;
+    // No second look within the wait: only the news of the finish can end it early.
+    detection.waitRecheckMs = 60_000;
+    try {
+      const taskId = await postTask();
+      const answer = waitingGet(taskId, 20);
+      await eventually(async () => (detection.waiters.size > 0 ? true : undefined), 'the GET to wait');
+      gw.inference.behaviour = 'complete';
+      const { res, ms } = await answer;
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('completed');
+      expect(res.body.response.instances).toHaveLength(1);
+      expect(ms).toBeLessThan(15_000);
+      expect(detection.waiters.size).toBe(0);
+    } finally {
+      detection.waitRecheckMs = recheckMs;
+    }
+  });
+
+  it('when the task is already finished, then the GET answers at once', async () => {
+    gw.inference.behaviour = 'complete';
+    const taskId = await postTask();
+    await eventually(async () => {
+      const res = await request(gw.url).get(`/image/detect?task_id=${taskId}`);
+      return res.body.status === 'completed' ? true : undefined;
+    }, 'the task to complete');
+    const { res, ms } = await waitingGet(taskId, 30);
+    expect(res.body.status).toBe('completed');
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('when the wait ends first, then the GET answers with the current state', async () => {
+    const taskId = await postTask();
+    const { res, ms } = await waitingGet(taskId, 1);
+    expect(res.status).toBe(200);
+    expect(['queued', 'processing']).toContain(res.body.status);
+    expect(ms).toBeGreaterThanOrEqual(950);
+    expect(gw.gateway.detection.waiters.size).toBe(0);
+  });
+
+  it.each(['31', '-1', '1.5', 'soon'])('when wait is %s, then it is a 400 naming wait', async (wait) => {
+    const taskId = await postTask();
+    const res = await checked(request(gw.url).get(`/image/detect?task_id=${taskId}&wait=${wait}`));
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/wait/);
+  });
+
+  it('when the waiting client goes away, then the gateway stops waiting for it', async () => {
+    const taskId = await postTask();
+    const req = http.get(`${gw.url}/image/detect?task_id=${taskId}&wait=30`);
+    req.on('error', () => {}); // the abort below
+    await eventually(
+      async () => (gw.gateway.detection.waiters.size > 0 ? true : undefined),
+      'the GET to wait',
+    );
+    req.destroy();
+    await eventually(
+      async () => (gw.gateway.detection.waiters.size === 0 ? true : undefined),
+      'the wait to end',
+    );
+  });
+
+  it('when another gateway accepted the task, then a GET waiting on this one answers once it is finished', async () => {
+    const other = await startGateway(gw.config, { inference: gw.inference, reconcile: true });
+    try {
+      const taskId = await postTask(other.url);
+      const answer = waitingGet(taskId, 20);
+      await eventually(
+        async () => (gw.gateway.detection.waiters.size > 0 ? true : undefined),
+        'the GET to wait',
+      );
+      gw.inference.behaviour = 'complete';
+      const { res } = await answer;
+      expect(res.body.status).toBe('completed');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('when the gateway stops, then waiting GETs answer at once with the current state', async () => {
+    const stopping = await startGateway(gw.config, { inference: gw.inference, reconcile: true });
+    try {
+      const taskId = await postTask(stopping.url);
+      const answer = waitingGet(taskId, 30, stopping.url);
+      const { waiters } = stopping.gateway.detection;
+      await eventually(async () => (waiters.size > 0 ? true : undefined), 'the GET to wait');
+      waiters.close();
+      const { res, ms } = await answer;
+      expect(['queued', 'processing']).toContain(res.body.status);
+      expect(ms).toBeLessThan(10_000);
+    } finally {
+      await stopping.close();
+    }
+  });
+});
