@@ -50,6 +50,8 @@ export class GatewayError extends UserError {
 }
 
 const RETRYABLE = new Set([429, 503]);
+/** The longest wait the gateway accepts (openapi.yaml, GET /image/detect `wait`). */
+const MAX_WAIT_S = 30;
 
 export class GatewayClient {
   private readonly baseUrl: string;
@@ -83,21 +85,27 @@ export class GatewayClient {
     return (body as { task_id: string }).task_id;
   }
 
-  async get(taskId: string): Promise<TaskView> {
-    return (await this.send(`${this.baseUrl}/image/detect?task_id=${encodeURIComponent(taskId)}`, () => ({
-      method: 'GET',
-    }))) as TaskView;
+  /** The task; with `waitS`, the gateway answers once it is finished or after that many seconds. */
+  async get(taskId: string, waitS = 0): Promise<TaskView> {
+    const query = new URLSearchParams({ task_id: taskId });
+    if (waitS > 0) query.set('wait', String(waitS));
+    return (await this.send(`${this.baseUrl}/image/detect?${query}`, () => ({ method: 'GET' }))) as TaskView;
   }
 
-  /** Polls until the task is completed or failed. */
+  /**
+   * Waits until the task is completed or failed: long polls (`wait=`), so one request per task,
+   * at most one every `pollMs` should the gateway answer early (e.g. while it stops).
+   */
   async waitFor(taskId: string, { timeoutMs = 120_000, pollMs = 100 }: WaitOptions = {}): Promise<TaskView> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const task = await this.get(taskId);
+      const asked = Date.now();
+      const waitS = Math.min(MAX_WAIT_S, Math.max(0, Math.ceil((deadline - asked) / 1000)));
+      const task = await this.get(taskId, waitS);
       if (task.status === 'completed' || task.status === 'failed') return task;
-      if (Date.now() > deadline)
+      if (Date.now() >= deadline)
         throw new GatewayError(`task ${taskId} is still ${task.status} after ${timeoutMs / 1000} s`);
-      await sleep(pollMs);
+      await sleep(Math.max(0, pollMs - (Date.now() - asked)));
     }
   }
 
