@@ -20,7 +20,8 @@
 //                                           [--seconds 15] [--baseline 100] [--json FILE]
 //
 // --clients N replaces 2-3 with a closed loop: N clients, each posting an image and polling GET
-// every --poll-ms (500) until it is finished, then the next, --tasks in all (200).
+// every --poll-ms (500) until it is finished, then the next, --tasks in all (200). With --wait S
+// each client long-polls instead (GET wait=S, asked again at once until finished).
 //
 // --stub-inference MS (with --start-stack): BentoML is replaced by a stub in this process that
 // finishes one task every MS ms, in order, and MLflow is not started: no model, no baseline, so
@@ -62,6 +63,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string' },
     tasks: { type: 'string', default: '200' },
     'poll-ms': { type: 'string', default: '500' },
+    wait: { type: 'string' },
     'stub-inference': { type: 'string' },
     'cpu-prof': { type: 'string' },
   },
@@ -232,11 +234,16 @@ async function backlogAndStream(images: Image[], imagesPerS: number): Promise<Lo
   };
 }
 
-/** --clients clients, each posting an image and polling it every --poll-ms until it is finished. */
+/**
+ * --clients clients, each posting an image and polling it every --poll-ms until it is finished
+ * (or, with --wait, long-polling it).
+ */
 async function closedLoop(images: Image[]): Promise<Load> {
   const count = Number(args.tasks);
   const pollMs = Number(args['poll-ms']);
-  console.error(`${clients} clients, ${count} tasks, polling every ${pollMs} ms …`);
+  const waitS = args.wait === undefined ? undefined : Number(args.wait);
+  const asking = waitS === undefined ? `a GET every ${pollMs} ms` : `GETs with wait=${waitS}`;
+  console.error(`${clients} clients, ${count} tasks, ${asking} …`);
   const taskIds: string[] = [];
   const postLatencies: number[] = [];
   const taskLatencies: number[] = [];
@@ -251,10 +258,12 @@ async function closedLoop(images: Image[]): Promise<Load> {
         const taskId = await post(images[i % images.length] as Image);
         postLatencies.push(performance.now() - sentAt);
         taskIds[i] = taskId;
+        const query = waitS === undefined ? '' : `&wait=${waitS}`;
         for (;;) {
-          await sleep(pollMs);
+          if (waitS === undefined) await sleep(pollMs);
           gets += 1;
-          const task = (await (await fetch(`${gatewayUrl}/image/detect?task_id=${taskId}`)).json()) as Task;
+          const url = `${gatewayUrl}/image/detect?task_id=${taskId}${query}`;
+          const task = (await (await fetch(url)).json()) as Task;
           if (task.status === 'completed' || task.status === 'failed') break;
         }
         taskLatencies.push(performance.now() - sentAt);
@@ -263,7 +272,7 @@ async function closedLoop(images: Image[]): Promise<Load> {
   );
   const serverAfter = await postHistogram();
   return {
-    description: `${clients} clients, ${count} tasks, a GET every ${pollMs} ms until finished`,
+    description: `${clients} clients, ${count} tasks, ${asking} until finished`,
     taskIds,
     clientRequests: { post: count, get: gets },
     figures: () => ({
