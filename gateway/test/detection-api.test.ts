@@ -8,6 +8,7 @@ import { FAKE_MODEL, FakeInference } from './support/fake-inference.js';
 import {
   eventually,
   objectKeys,
+  RefusingStore,
   type RunningGateway,
   startGateway,
   startMinio,
@@ -48,6 +49,18 @@ async function waitForStatus(taskId: string, statuses: string[]) {
     `task ${taskId} to be ${statuses.join('|')}`,
   );
 }
+
+/** A PNG whose bytes no other test posts. */
+const distinct = (tag: string) => Buffer.concat([shapeImage('png'), Buffer.from(tag)]);
+
+async function readObject(bucket: string, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storageClient(gw.config).getObject(bucket, key))
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const storedImage = (taskId: string) => readObject(gw.config.IMAGES_BUCKET, taskId);
 
 async function storedObjects() {
   const client = storageClient(gw.config);
@@ -152,6 +165,137 @@ describe('Idempotency-Key', () => {
     );
     expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(1);
     expect(answers.every((a) => a.status === 202)).toBe(true);
+  });
+
+  it('when the key is reused with a different image, then 422 idempotency_key_reused and nothing is stored', async () => {
+    const first = await checked(post(distinct('reused-image-a')).set('Idempotency-Key', 'reused-image'));
+    expect(first.status).toBe(202);
+    const before = await storedObjects();
+    const res = await checked(post(distinct('reused-image-b')).set('Idempotency-Key', 'reused-image'));
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('idempotency_key_reused');
+    expect(res.body.error.message).toMatch(/different image or parameters; use a new key/);
+    expect(await storedObjects()).toEqual(before);
+  });
+
+  it('when the key is reused with different parameters, then 422 idempotency_key_reused and nothing is stored', async () => {
+    const image = distinct('reused-params');
+    const first = await checked(post(image, '?conf=0.5').set('Idempotency-Key', 'reused-params'));
+    expect(first.status).toBe(202);
+    const before = await storedObjects();
+    const res = await checked(post(image, '?conf=0.6').set('Idempotency-Key', 'reused-params'));
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('idempotency_key_reused');
+    expect(await storedObjects()).toEqual(before);
+  });
+
+  it('when the same request is sent again with its parameters spelled otherwise, then it names the same task', async () => {
+    const image = distinct('same-request');
+    const first = await checked(post(image, '?conf=0.5').set('Idempotency-Key', 'same-request'));
+    // The defaults written out, another order, another spelling of 0.5: the same request.
+    const again = await checked(
+      post(image, '?max_det=300&conf=0.50&iou=0.45').set('Idempotency-Key', 'same-request'),
+    );
+    expect(again.status).toBe(202);
+    expect(again.body.task_id).toBe(first.body.task_id);
+  });
+
+  it('when requests with one key and different images race, then one gets the task, the others 422, and the task has its image', async () => {
+    const images = Array.from({ length: 4 }, (_, i) => distinct(`race-images-${i}`));
+    const answers = await Promise.all(
+      images.map((image) => checked(post(image).set('Idempotency-Key', 'race-images'))),
+    );
+    const accepted = answers.filter((a) => a.status === 202);
+    expect(accepted).toHaveLength(1);
+    expect(
+      answers.filter((a) => a.status === 422 && a.body.error.code === 'idempotency_key_reused'),
+    ).toHaveLength(3);
+    const winner = images[answers.indexOf(accepted[0] as (typeof answers)[number])] as Buffer;
+    const taskId = accepted[0]?.body.task_id as string;
+    expect(await storedImage(taskId)).toEqual(winner);
+    await waitForStatus(taskId, ['completed']);
+    expect(gw.inference.submissionsOf(winner)).toBe(1);
+  });
+
+  it('when requests with one key and different parameters race, then one gets the task and the others 422', async () => {
+    const image = distinct('race-params');
+    const answers = await Promise.all(
+      [0.1, 0.2, 0.3, 0.4].map((conf) =>
+        checked(post(image, `?conf=${conf}`).set('Idempotency-Key', 'race-params')),
+      ),
+    );
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 422)).toHaveLength(3);
+  });
+
+  type Send = (url: string) => request.Test;
+
+  /**
+   * `first` is posted and its image stored, but its record held back; `second`, with the same key,
+   * is posted meanwhile; then the record goes. What each was answered, and the image of the task.
+   */
+  async function raceWithHeldRecord(key: string, first: Send, second: Send) {
+    let recordPuts = 0;
+    const store = new RefusingStore(
+      gw.config,
+      () => false,
+      (bucket, objectKey) =>
+        bucket === gw.config.TASKS_BUCKET && objectKey.startsWith('records/') && recordPuts++ === 0,
+    );
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const held = await startGateway(gw.config, { store, inference: gw.inference });
+    try {
+      const firstAnswer = checked(first(held.url).set('Idempotency-Key', key));
+      await eventually(async () => (recordPuts > 0 ? true : undefined), 'the first record write');
+      const secondAnswer = await checked(second(held.url).set('Idempotency-Key', key));
+      release();
+      return { first: await firstAnswer, second: secondAnswer };
+    } finally {
+      await held.close();
+    }
+  }
+
+  it('when a request with the key and another image comes while the first is being stored, then it gets 422 and the task keeps the first image', async () => {
+    const [a, b] = [distinct('held-image-a'), distinct('held-image-b')];
+    const send = (image: Buffer) => (url: string) =>
+      request(url).post('/image/detect').attach('image', image, 'a.png');
+    const { first, second } = await raceWithHeldRecord('held-image', send(a), send(b));
+    expect(second.status).toBe(422);
+    expect(second.body.error.code).toBe('idempotency_key_reused');
+    expect(first.status).toBe(202);
+    expect(await storedImage(first.body.task_id)).toEqual(a);
+  });
+
+  it('when a request with the key and other parameters stores its record first, then the first request gets 422', async () => {
+    const image = distinct('held-params');
+    const send = (conf: number) => (url: string) =>
+      request(url).post(`/image/detect?conf=${conf}`).attach('image', image, 'a.png');
+    const { first, second } = await raceWithHeldRecord('held-params', send(0.3), send(0.7));
+    expect(second.status).toBe(202);
+    expect(first.status).toBe(422);
+    expect(first.body.error.code).toBe('idempotency_key_reused');
+    await waitForStatus(second.body.task_id, ['completed']);
+    expect(gw.inference.submissions.filter((s) => s.image.equals(image)).map((s) => s.params.conf)).toEqual([
+      0.7,
+    ]);
+  });
+
+  it('when a task stored before requests were fingerprinted is named again, then it is answered as before', async () => {
+    const first = await checked(post(distinct('legacy-a')).set('Idempotency-Key', 'legacy'));
+    const taskId = first.body.task_id as string;
+    await waitForStatus(taskId, ['completed']);
+    const client = storageClient(gw.config);
+    const key = `records/${taskId}.json`;
+    const stored = JSON.parse((await readObject(gw.config.TASKS_BUCKET, key)).toString('utf8'));
+    expect(stored.request_sha256).toMatch(/^[0-9a-f]{64}$/);
+    delete stored.request_sha256;
+    await client.putObject(gw.config.TASKS_BUCKET, key, JSON.stringify(stored));
+    const again = await checked(post(distinct('legacy-b')).set('Idempotency-Key', 'legacy'));
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual({ task_id: taskId, status: 'completed' });
   });
 
   it('when different keys are sent, then they name different tasks', async () => {

@@ -71,6 +71,14 @@ export const taskRecordSchema = z.object({
     width: z.number().int().positive(),
     height: z.number().int().positive(),
   }),
+  /**
+   * Of a task named by an Idempotency-Key: what its request asked for (request-fingerprint.ts), so
+   * a replay asking for something else is refused. Absent on other tasks and on older records.
+   */
+  request_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   /** Submissions started, including the current one. */
   attempts: z.number().int().nonnegative(),
   /**

@@ -3,10 +3,11 @@
 // BentoML happens after it, so the caller never waits for the model server.
 import { AppError } from '../http/errors.js';
 import type { DetectionContext } from './detection-module.js';
-import { type DetectionParams, type TaskView, toView } from './dto.js';
+import { type DetectionParams, type TaskRecord, type TaskView, toView } from './dto.js';
 import { inspectImage } from './image-inspection.js';
+import { requestSha256 } from './request-fingerprint.js';
 import { newTaskId, taskIdForKey } from './task-id.js';
-import { imageKey, TaskExistsError } from './task-repository.js';
+import { ImageConflictError, imageKey, TaskExistsError } from './task-repository.js';
 import { newTask } from './task-state.js';
 
 export interface SubmitInput {
@@ -24,9 +25,11 @@ export interface SubmitResult {
 export async function submitDetection(ctx: DetectionContext, input: SubmitInput): Promise<SubmitResult> {
   const inspected = inspectImage(input.image, ctx.limits);
   const taskId = input.idempotencyKey ? taskIdForKey(input.idempotencyKey) : newTaskId();
+  // Only a keyed request can be replayed, so only its record carries what it asked for.
+  const fingerprint = input.idempotencyKey ? requestSha256(input.image, input.params) : undefined;
   if (input.idempotencyKey) {
     const existing = await ctx.repo.read(taskId);
-    if (existing) return { task: toView(existing.record), created: false };
+    if (existing) return { task: sameRequestOr422(existing.record, fingerprint), created: false };
   }
   if (await ctx.queueDepth.isFull())
     throw new AppError(
@@ -39,6 +42,7 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
   const record = newTask({
     taskId,
     params: input.params,
+    requestSha256: fingerprint,
     image: {
       key: imageKey(taskId),
       content_type: inspected.contentType,
@@ -55,9 +59,10 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     // A keyed task can be asked for again before this answers: its record must come last.
     created = await ctx.repo.create(record, input.image, { ordered: Boolean(input.idempotencyKey) });
   } catch (err) {
-    // The same Idempotency-Key raced with us and won: answer with its task.
+    // The same Idempotency-Key raced with us and won: answer with its task, if it is this request's.
+    if (err instanceof ImageConflictError) throw keyReused();
     const winner = err instanceof TaskExistsError ? await ctx.repo.read(taskId) : undefined;
-    if (winner) return { task: toView(winner.record), created: false };
+    if (winner) return { task: sameRequestOr422(winner.record, fingerprint), created: false };
     throw err;
   }
   ctx.queueDepth.accepted();
@@ -65,3 +70,16 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
   ctx.track(created, input.image);
   return { task: toView(created.record), created: true };
 }
+
+/** The task of an earlier request with this key, if it asked for the same (older records: assumed). */
+function sameRequestOr422(record: TaskRecord, fingerprint: string | undefined): TaskView {
+  if (record.request_sha256 !== undefined && record.request_sha256 !== fingerprint) throw keyReused();
+  return toView(record);
+}
+
+const keyReused = () =>
+  new AppError(
+    422,
+    'idempotency_key_reused',
+    'this Idempotency-Key was used for another request, with a different image or parameters; use a new key',
+  );

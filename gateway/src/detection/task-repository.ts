@@ -34,6 +34,12 @@ export interface TaskBuckets {
 /** Creating a task found one with the same id (same Idempotency-Key). */
 export class TaskExistsError extends Error {}
 
+/**
+ * Creating a keyed task found another image under its id: a request with the same Idempotency-Key
+ * and a different image is being (or was, and crashed) stored. Nothing of this request is kept.
+ */
+export class ImageConflictError extends Error {}
+
 const recordKey = (taskId: string) => `records/${taskId}.json`;
 const PENDING = 'pending/';
 const pendingKey = (taskId: string) => `${PENDING}${taskId}`;
@@ -70,10 +76,17 @@ export class TaskRepository {
   async create(record: TaskRecord, image: Buffer, { ordered }: { ordered: boolean }): Promise<Versioned> {
     const { images, tasks } = this.buckets;
     const putImage = () =>
-      // An image is never replaced: a replay with the same Idempotency-Key keeps the first upload.
+      // An image is never replaced: a replay with the same Idempotency-Key keeps the first upload,
+      // and one with other bytes must not win the record over it (its task would run on them).
       this.store
         .put(images, record.image.key, image, { contentType: record.image.content_type, ifNoneMatch: '*' })
-        .catch(ignoreConflict);
+        .catch(async (err: unknown) => {
+          if (!(err instanceof WriteConflictError)) throw err;
+          const stored = await this.store.get(images, record.image.key);
+          if (stored && !stored.body.equals(image))
+            throw new ImageConflictError(`another image is stored for task ${record.task_id}`);
+          return '';
+        });
     const putMarker = () => this.store.put(tasks, pendingKey(record.task_id), Buffer.alloc(0));
     const putRecord = () =>
       this.store.put(tasks, recordKey(record.task_id), serialize(record), {
@@ -92,6 +105,8 @@ export class TaskRepository {
       return { record, etag: (recordWrite as PromiseFulfilledResult<string>).value };
     } catch (err) {
       if (err instanceof WriteConflictError) throw new TaskExistsError(`task ${record.task_id} exists`);
+      // What is stored is the other request's (the marker is the same object for both).
+      if (err instanceof ImageConflictError) throw err;
       // Best effort: MinIO may be the thing that failed; the reconciler removes what stays.
       await this.removeOrphan(record.task_id).catch(() => {});
       throw err;
@@ -164,9 +179,4 @@ function serialize(record: TaskRecord): Buffer {
 
 function throwFirstFailure(writes: PromiseSettledResult<unknown>[]): void {
   for (const write of writes) if (write.status === 'rejected') throw write.reason;
-}
-
-function ignoreConflict(err: unknown): string {
-  if (err instanceof WriteConflictError) return '';
-  throw err;
 }

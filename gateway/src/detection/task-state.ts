@@ -39,13 +39,15 @@ export interface NewTask {
   taskId: string;
   params: TaskRecord['params'];
   image: TaskRecord['image'];
+  /** Fingerprint of the request, for a task named by an Idempotency-Key. */
+  requestSha256?: string;
   now: Date;
   /** Claimed by the gateway that creates it, which submits it right away (when BentoML is up). */
   claimed: boolean;
 }
 
 /** A new, queued task. */
-export function newTask({ taskId, params, image, now, claimed }: NewTask): TaskRecord {
+export function newTask({ taskId, params, image, requestSha256, now, claimed }: NewTask): TaskRecord {
   const at = now.toISOString();
   return {
     task_id: taskId,
@@ -55,6 +57,7 @@ export function newTask({ taskId, params, image, now, claimed }: NewTask): TaskR
     revision: 0,
     params,
     image,
+    ...(requestSha256 === undefined ? {} : { request_sha256: requestSha256 }),
     attempts: claimed ? 1 : 0,
     current: claimed ? { inference_task_id: null, started_at: at } : null,
     last_retry: null,
