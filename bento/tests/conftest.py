@@ -21,6 +21,48 @@ import pytest
 
 from mini_streamio.settings import REPO_ROOT, Settings
 
+# --- Test tiers: `unit` (npm run test:unit runs `-m unit`) and `integration` -------------------------
+
+# Fixtures that start MinIO, MLflow or BentoML, or train a model: a test that uses one is integration.
+INTEGRATION_FIXTURES = frozenset({"services", "settings", "tiny_model", "start_bento"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: starts no process, opens no socket (given to every other test)")
+    config.addinivalue_line(
+        "markers",
+        "integration: uses real services, trains, or runs a child process "
+        f"(given to tests using {', '.join(sorted(INTEGRATION_FIXTURES))}; mark the rest by hand)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            uses = INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+            item.add_marker(pytest.mark.integration if uses else pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that starts a process or connects a socket fails, naming the marker it needs."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    why = f"{request.node.nodeid} is a unit test: mark it @pytest.mark.integration to %s"
+    real_connect = socket.socket.connect
+
+    def popen(*args: object, **kwargs: object) -> None:
+        raise AssertionError(why % "start processes")
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family != socket.AF_UNIX:
+            raise AssertionError(why % f"connect to {address}")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
 
 class RunningServices:
     def __init__(self, *names: str, log: Path) -> None:

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from mini_streamio.synthetic import generate_shapes_dataset
 
 NETWORK_GUARD = textwrap.dedent(
@@ -62,6 +64,7 @@ GUARDED_TRAINING = NETWORK_GUARD + textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # trains and exports in a child process
 def test_when_training_exporting_and_predicting_offline_then_no_network_access_is_attempted(
     tmp_path: Path,
 ) -> None:
@@ -124,10 +127,12 @@ def amp_check_download(tmp_path: Path, mode: str) -> str:
     return result.stdout
 
 
+@pytest.mark.integration  # runs a child process
 def test_when_downloads_are_left_to_ultralytics_then_the_amp_check_model_is_fetched(tmp_path: Path) -> None:
     assert "ATTEMPTS [('getaddrinfo', 'github.com')]" in amp_check_download(tmp_path, "left")
 
 
+@pytest.mark.integration  # runs a child process
 def test_when_downloads_are_refused_then_the_amp_check_model_fails_at_once_without_a_connection(
     tmp_path: Path,
 ) -> None:

@@ -60,6 +60,7 @@ def run_child(nice: int, own_session: bool = True, idle: bool = False) -> dict[s
     return dict(json.loads(out.stdout))
 
 
+@pytest.mark.integration  # runs a child process
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_when_lowered_then_every_thread_and_the_autogroup_run_at_that_nice_value() -> None:
     child = run_child(7)
@@ -71,6 +72,7 @@ def test_when_lowered_then_every_thread_and_the_autogroup_run_at_that_nice_value
         assert str(child["autogroup"]).split()[-1] == "7"
 
 
+@pytest.mark.integration  # runs a child process
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="needs Linux scheduling policies")
 def test_when_idle_then_every_thread_runs_under_sched_idle_and_later_ones_too() -> None:
     child = run_child(7, idle=True)
@@ -80,6 +82,7 @@ def test_when_idle_then_every_thread_runs_under_sched_idle_and_later_ones_too() 
     assert child["thread_started_later"] == expected
 
 
+@pytest.mark.integration  # runs a child process
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="needs a kernel with autogroup")
 def test_when_the_session_is_not_its_own_then_its_autogroup_is_left_alone() -> None:
     before = Path("/proc/self/autogroup").read_text()
@@ -87,6 +90,7 @@ def test_when_the_session_is_not_its_own_then_its_autogroup_is_left_alone() -> N
     assert child["autogroup"] == before
 
 
+@pytest.mark.integration  # runs a child process
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_when_nice_is_zero_then_nothing_changes() -> None:
     child = run_child(0)
