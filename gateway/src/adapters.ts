@@ -5,6 +5,8 @@ import type { Config } from './config.js';
 import type { DetectionSettings } from './detection/detection-module.js';
 import { BentoMLClient } from './inference/bentoml-client.js';
 import type { InferenceClient } from './inference/inference-client.js';
+import { ReplicaPool } from './inference/replica-pool.js';
+import { DnsReplicas, fixedReplicas, type ReplicaSource } from './inference/replica-source.js';
 import { MinioStore, minioClient } from './storage/minio-store.js';
 import type { ObjectStore } from './storage/object-store.js';
 
@@ -20,8 +22,23 @@ export function createAdapters(config: Config): Adapters {
       [config.IMAGES_BUCKET, config.TASKS_BUCKET],
       config.TASK_RETENTION_DAYS,
     ),
-    inference: new BentoMLClient(config.BENTOML_URL, config.BENTOML_TIMEOUT_MS),
+    inference: new ReplicaPool(
+      replicaSource(config),
+      (url) => new BentoMLClient(url, config.BENTOML_TIMEOUT_MS),
+      // A replica unreachable for one request timeout while another answers: run its tasks there.
+      { lostAfterMs: config.BENTOML_TIMEOUT_MS },
+    ),
   };
+}
+
+/** How often BENTOML_DNS is resolved again (pods come and go; a Service's TTL is about this). */
+const DNS_INTERVAL_MS = 10_000;
+
+function replicaSource(config: Config): ReplicaSource {
+  if (!config.BENTOML_DNS) return fixedReplicas(config.BENTOML_URLS ?? [config.BENTOML_URL]);
+  const at = config.BENTOML_DNS.lastIndexOf(':');
+  const target = { host: config.BENTOML_DNS.slice(0, at), port: Number(config.BENTOML_DNS.slice(at + 1)) };
+  return new DnsReplicas(target, { intervalMs: DNS_INTERVAL_MS });
 }
 
 export function detectionSettings(config: Config): DetectionSettings {

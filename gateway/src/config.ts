@@ -12,6 +12,31 @@ const bucketName = (fallback: string) =>
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid bucket name')
     .default(fallback);
 
+/** An origin as browsers send it: scheme, host and port only, lower case, no default port. */
+const isOrigin = (value: string): boolean => {
+  try {
+    const url = new URL(value);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === value;
+  } catch {
+    return false;
+  }
+};
+// Comma-separated origins; unset or empty is none (then no CORS headers at all).
+const originList = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .transform((v) => v.split(',').map((origin) => origin.trim()))
+    .superRefine((origins, ctx) => {
+      for (const origin of origins.filter((o) => !isOrigin(o)))
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(origin)} is not an origin like https://host[:port] (lower case; no path, trailing slash or default port)`,
+        });
+    })
+    .optional(),
+);
+
 export const configSchema = z.object({
   BIND_HOST: z.string().min(1).default('127.0.0.1'),
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -20,9 +45,24 @@ export const configSchema = z.object({
   MINIO_SECRET_KEY: z.string().min(8).default('mini-streamio-secret'),
   MINIO_REGION: z.string().min(1).default('us-east-1'),
   BENTOML_URL: z.url().default('http://127.0.0.1:3000'),
+  /** Several BentoML replicas, comma-separated URLs (instead of BENTOML_URL). */
+  BENTOML_URLS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() ? v.split(',').map((u) => u.trim()) : undefined),
+    z.array(z.url()).min(1).optional(),
+  ),
+  /** host:port whose every A/AAAA record is a BentoML replica (a headless Kubernetes Service). */
+  BENTOML_DNS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port, e.g. bento-headless:3000')
+      .optional(),
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** When set, /image/detect requires this value in the X-API-Key header. Empty means unset. */
   API_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8).optional()),
+  /** Browser origins allowed to call the API from their pages (CORS); unset allows none. */
+  CORS_ORIGINS: originList,
   /** Largest accepted upload. */
   MAX_IMAGE_BYTES: positiveInt(10 * MiB),
   /** Decompression-bomb guard: width × height above this is refused before anything decodes it. */
@@ -49,10 +89,15 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+const configChecks = configSchema.refine((c) => !(c.BENTOML_URLS && c.BENTOML_DNS), {
+  path: ['BENTOML_DNS'],
+  message: 'set BENTOML_URLS or BENTOML_DNS, not both',
+});
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  const parsed = configChecks.safeParse(env);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);

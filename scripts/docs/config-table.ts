@@ -42,10 +42,16 @@ export const descriptions: Record<string, string> = {
   MINIO_REGION: 'S3 region the clients sign their requests for.',
   MLFLOW_TRACKING_URI: 'URL of the MLflow server: tracking and model registry.',
   BENTOML_URL: 'URL of the BentoML service the gateway submits tasks to.',
+  BENTOML_URLS:
+    'Several BentoML replicas (comma-separated URLs), instead of `BENTOML_URL`: each task goes to the live one with the fewest tasks in flight and is polled there; the tasks of one unreachable for `BENTOML_TIMEOUT_MS` while another answers go to another.',
+  BENTOML_DNS:
+    '`host:port` whose every address is a BentoML replica (a headless Kubernetes Service), resolved again every 10 s; instead of `BENTOML_URLS`. A replica that leaves DNS has its tasks submitted again elsewhere.',
   GATEWAY_URL: 'URL of the gateway for `detect` and `evaluate` (their `--url` wins).',
   LOG_LEVEL: 'Gateway log level: fatal, error, warn, info, debug, trace or silent.',
   API_KEY:
     'When set (8 characters or more), `/image/detect` requires it in the `X-API-Key` header; the CLI sends it. Unset: no key.',
+  CORS_ORIGINS:
+    'Browser origins (comma-separated, exact: `https://host[:port]`) whose pages may call the API (CORS); preflights need no key. Unset: no CORS headers.',
   MAX_IMAGE_BYTES: 'Largest accepted upload, in bytes (10 MiB); larger answers 413.',
   MAX_IMAGE_PIXELS:
     'Decompression-bomb guard: width x height above this is refused (gateway: 422 from the header alone; BentoML: task fails `image_too_large`).',
