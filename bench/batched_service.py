@@ -2,8 +2,8 @@
 
 A task cannot be batchable itself: a batchable BentoML API takes exactly one argument, and the
 detect task needs the image and three thresholds. So the task hands its image, as one `BatchItem`,
-to a batchable API, and BentoML's dispatcher groups concurrent calls into one `Detector.detect_many`
-(which batches images that share thresholds):
+to a batchable API, and BentoML's dispatcher groups concurrent calls into one `detect_many` call
+(bench/batch_detect.py, which detects the images one after another):
 
 - `SelfProxyDetection`: one service; the task calls its own batchable API through the in-process
   self-proxy `self.to_async` (an aiohttp client over an ASGI connector, JSON bodies).
@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 import bentoml
-from mini_streamio.inference import DetectionRequest, ModelWatcher, RegistryModelSource
+from batch_detect import DetectionRequest, detect_many
+from mini_streamio.inference import ModelWatcher, RegistryModelSource
 from mini_streamio.schemas import (
     DEFAULT_CONF,
     DEFAULT_IOU,
@@ -60,7 +61,7 @@ def detect_items(watcher: ModelWatcher, items: list[BatchItem]) -> list[Detectio
     detector = watcher.current
     if detector is None:
         return [DetectionOutcome.failure(ErrorCode.NO_MODEL, "no model is loaded")] * len(items)
-    return detector.detect_many([DetectionRequest(i.image, i.conf, i.iou, i.max_det) for i in items])
+    return detect_many(detector, [DetectionRequest(i.image, i.conf, i.iou, i.max_det) for i in items])
 
 
 def as_outcome(value: object) -> DetectionOutcome:

@@ -5,8 +5,8 @@
 
 1. Trains a YOLOv8n on synthetic 416 px shapes for one epoch (cached in the work dir; quality is
    irrelevant to speed, the architecture and image size are what count).
-2. In process: a plain `model.predict` loop, and `Detector.detect_many` in batches of 1, 2, 4 and 8,
-   with 2 and 1 torch threads.
+2. In process: a plain `model.predict` loop, and `detect_many` (bench/batch_detect.py) in batches of
+   1, 2, 4 and 8, with 2 and 1 torch threads.
 3. Through BentoML, against a real MinIO + MLflow (scripts/stack/serve-test.ts) holding the model:
    the service as shipped (`mini_streamio.serving.service:Detection`, one image per call) and the
    batched variants of bench/batched_service.py, with BENTOML_WORKERS x INFERENCE_THREADS in
@@ -104,7 +104,8 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
     import io
 
     import torch
-    from mini_streamio.inference import DetectionRequest, Detector
+    from batch_detect import DetectionRequest, detect_many
+    from mini_streamio.inference import Detector
     from mini_streamio.schemas import ModelInfo
     from PIL import Image
 
@@ -114,10 +115,11 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
         torch.set_num_threads(threads)
         detector = Detector.load(weights, info)
         pictures = [Image.open(io.BytesIO(data)) for data in images]
-        detector.model.predict(pictures[0], verbose=False)
+        model = detector.runtime.model  # torch weights: an UltralyticsModel holding the YOLO model
+        model.predict(pictures[0], verbose=False)
         start = time.perf_counter()
         for index in range(count):
-            detector.model.predict(pictures[index % len(pictures)], verbose=False)
+            model.predict(pictures[index % len(pictures)], verbose=False)
         rows.append(
             (
                 f"plain `model.predict` loop, {threads} torch thread(s)",
@@ -126,13 +128,13 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
         )
         for batch in (1, 2, 4, 8):
             requests = [DetectionRequest(images[i % len(images)], 0.25, 0.45, 300) for i in range(count)]
-            detector.detect_many(requests[:batch])
+            detect_many(detector, requests[:batch])
             start = time.perf_counter()
             for offset in range(0, count, batch):
-                detector.detect_many(requests[offset : offset + batch])
+                detect_many(detector, requests[offset : offset + batch])
             rows.append(
                 (
-                    f"`Detector.detect_many`, batch {batch}, {threads} torch thread(s)",
+                    f"`detect_many`, batch {batch}, {threads} torch thread(s)",
                     count / (time.perf_counter() - start),
                 )
             )

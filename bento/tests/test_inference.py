@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from mini_streamio.inference import DetectionRequest, Detector, ImageRejectedError, decode_image
+from mini_streamio.inference import Detector, ImageRejectedError, decode_image
 from mini_streamio.inference.native import Boxes
 from mini_streamio.inference.parity import xywh_iou
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode, ModelInfo
@@ -203,21 +203,18 @@ def test_when_a_threshold_is_out_of_range_then_the_outcome_is_invalid_parameters
     assert named in outcome.error.message
 
 
-def test_when_several_requests_are_detected_together_then_each_gets_its_own_outcome_in_order(
+def test_when_detections_follow_one_another_then_each_outcome_is_the_one_its_image_gets_alone(
     detector: Detector, tiny_model: TinyModel
 ) -> None:
     first, second = (p.read_bytes() for p in tiny_model.images()[:2])
-    outcomes = detector.detect_many(
-        [
-            DetectionRequest(first, 0.25, 0.45, 300),
-            DetectionRequest(b"junk", 0.25, 0.45, 300),
-            DetectionRequest(second, 0.25, 0.45, 1),
-            DetectionRequest(second, 0.25, 0.45, 300),
-        ]
-    )
-    alone = [detector.detect(data, 0.25, 0.45, max_det) for data, max_det in ((first, 300), (second, 300))]
-    assert outcomes[0].response is not None
-    assert outcomes[0].response.instances == response_of(alone[0]).instances
+    alone = [detector.detect(data, 0.25, 0.45, 300) for data in (first, second)]
+    outcomes = [
+        detector.detect(first, 0.25, 0.45, 300),
+        detector.detect(b"junk", 0.25, 0.45, 300),
+        detector.detect(second, 0.25, 0.45, 1),
+        detector.detect(second, 0.25, 0.45, 300),
+    ]
+    assert response_of(outcomes[0]).instances == response_of(alone[0]).instances
     assert outcomes[1].error is not None
     assert outcomes[1].error.code == ErrorCode.IMAGE_DECODE_FAILED
     assert len(response_of(outcomes[2]).instances) == 1

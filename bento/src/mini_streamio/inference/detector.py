@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -38,16 +36,6 @@ from mini_streamio.schemas import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-
-
-@dataclass(frozen=True)
-class DetectionRequest:
-    """One image as uploaded and the thresholds asked for (validated by `Detector`)."""
-
-    image: bytes
-    conf: float
-    iou: float
-    max_det: int
 
 
 class Runtime(Protocol):
@@ -118,10 +106,6 @@ class Detector:
             message = f"model {self.info.name} v{self.info.version} failed: {type(error).__name__}: {error}"
             return DetectionOutcome.failure(ErrorCode.MODEL_ERROR, message)
         return DetectionOutcome(response=self._response(boxes, decoded.size))
-
-    def detect_many(self, requests: Sequence[DetectionRequest]) -> list[DetectionOutcome]:
-        """Outcomes in request order, one image at a time (bench/batched_service.py calls this)."""
-        return [self.detect(r.image, r.conf, r.iou, r.max_det) for r in requests]
 
     def _response(self, boxes: Boxes, size: tuple[int, int]) -> DetectionResponse:
         instances = [
