@@ -72,6 +72,7 @@ function assemble<R extends ReconcilerRunner>(
     metrics,
     logger,
     apiKey: config.API_KEY,
+    corsOrigins: config.CORS_ORIGINS,
     maxImageBytes: config.MAX_IMAGE_BYTES,
     validateResponses: overrides.validateResponses,
   });

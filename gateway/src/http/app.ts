@@ -12,6 +12,7 @@ import type { DetectionContext } from '../detection/detection-module.js';
 import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { requireApiKey } from './api-key.js';
+import { cors } from './cors.js';
 import { detectionRoutes } from './detection-routes.js';
 import { errorHandler } from './error-middleware.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   apiKey?: string;
+  /** Browser origins allowed to call the API (CORS_ORIGINS); none: no CORS headers. */
+  corsOrigins?: readonly string[];
   maxImageBytes: number;
   /** Check every JSON answer against openapi.yaml (on in tests; costs time in production). */
   validateResponses?: boolean;
@@ -53,6 +56,8 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(deps.metrics.middleware());
+  // Before the API key and the validator: a preflight carries neither a key nor a body.
+  app.use(cors(deps.corsOrigins));
 
   const spec = YAML.parse(fs.readFileSync(openapiPath, 'utf8'));
   // Served from swagger-ui-dist in node_modules: no CDN, works offline.
