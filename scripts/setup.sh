@@ -78,7 +78,33 @@ install_minio() {
   ln -sfn "$bin" "$ROOT/.stack/bin/minio"
 }
 
+# Chromium for the web page's browser test (gateway/test/web-page.test.ts, driven by playwright-core,
+# which downloads no browser of its own): Debian's package, installed when missing. Not fatal:
+# where it cannot be installed, .stack/chromium-unavailable says why and that test is skipped
+# with that reason.
+install_chromium() {
+  local bin="${CHROMIUM_PATH:-/usr/bin/chromium}" note="$ROOT/.stack/chromium-unavailable" why=""
+  rm -f "$note"
+  [[ -x "$bin" ]] && return
+  if ! command -v apt-get >/dev/null 2>&1; then
+    why="no apt-get here to install Debian's chromium package; install Chromium and set CHROMIUM_PATH"
+  elif [[ "$(id -u)" != 0 ]]; then
+    why="installing chromium needs root: sudo apt-get install chromium"
+  else
+    log "installing Chromium (apt-get install chromium) for the web page test"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+      >"$ROOT/.stack/chromium-install.log" 2>&1 </dev/null; then
+      why="apt-get install chromium failed (see .stack/chromium-install.log)"
+    fi
+  fi
+  [[ -x "$bin" ]] && return
+  why="${why:-apt-get installed chromium, yet $bin is missing}"
+  printf '%s\n' "$why" >"$note"
+  log "warning: no Chromium ($why): the web page test will be skipped"
+}
+
 install_npm
 install_uv
 install_python
 install_minio
+install_chromium
