@@ -4,6 +4,9 @@
 //   - AP: area under the precision envelope sampled at 101 recall points (0, 0.01, …, 1);
 //   - mAP50 = mean AP at IoU 0.50; mAP50-95 = mean AP over IoU 0.50, 0.55, …, 0.95;
 //     means are over the classes that have ground truth.
+// On the same detections this equals pycocotools' COCOeval (bbox, area "all") to rounding
+// (cli/test/metrics-coco.unit.test.ts), except that every detection counts: COCOeval keeps the
+// 100 most confident per image and class (maxDets), the service's max_det decides here.
 // Precision and recall are reported, as Ultralytics does, at the confidence threshold that
 // maximises the class-mean F1 at IoU 0.50 (Ultralytics smooths that curve first; we do not).
 
@@ -49,7 +52,9 @@ export interface EvaluationMetrics {
 }
 
 export const IOU_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, i) => 0.5 + 0.05 * i);
-const RECALL_POINTS: readonly number[] = Array.from({ length: 101 }, (_, i) => i / 100);
+// As pycocotools' np.linspace(0, 1, 101): i * 0.01, which for ten points is one ulp above i / 100
+// (35 * 0.01 = 0.35000000000000003), so a recall of exactly 35/100 does not reach that point.
+const RECALL_POINTS: readonly number[] = Array.from({ length: 101 }, (_, i) => (i === 100 ? 1 : i * 0.01));
 
 export function iou(a: Box, b: Box): number {
   const overlapW = Math.min(a.xc + a.w / 2, b.xc + b.w / 2) - Math.max(a.xc - a.w / 2, b.xc - b.w / 2);
