@@ -67,13 +67,14 @@ async function start(cfg: StackConfig): Promise<void> {
     await supervisor.runStep('model', bootstrap.command, bootstrap.args, bootstrap.env);
     await supervisor.startAll([bento, gateway]);
     printLinks(specs);
-    const exited = await supervisor.firstExit();
+    // A service that crashes is restarted (logged, with a back-off); one that keeps crashing ends it.
+    const failure = await supervisor.failed();
     if (!shuttingDown) {
-      console.error(`${exited} stopped unexpectedly; stopping the rest.`);
+      console.error(`error: ${failure.message}; stopping Mini Streamio.`);
       await shutdown(1);
     }
   } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
+    if (!shuttingDown) console.error(`error: ${(err as Error).message}`);
     await shutdown(1);
   }
 }

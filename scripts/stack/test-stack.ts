@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadStackConfig, type StackConfig } from './config.js';
+import type { RestartLimits } from './restart-policy.js';
 import { type ServiceName, type SharedEnv, serviceOrder, serviceSpecs, sharedEnv } from './services.js';
 import { freePort, type LogSink, Supervisor } from './supervisor.js';
 
@@ -24,11 +25,19 @@ export interface TestStackOptions {
   waitForModel?: boolean;
   /** Options for the gateway's node, e.g. --cpu-prof (which NODE_OPTIONS may not hold). */
   gatewayNodeArgs?: string[];
+  /** How the supervisor restarts crashed services (default: as `npm start` does). */
+  restartLimits?: RestartLimits;
 }
 
 export async function startTestStack(
   services: ServiceName[],
-  { log = () => {}, extraEnv = {}, waitForModel = true, gatewayNodeArgs = [] }: TestStackOptions = {},
+  {
+    log = () => {},
+    extraEnv = {},
+    waitForModel = true,
+    gatewayNodeArgs = [],
+    restartLimits,
+  }: TestStackOptions = {},
 ): Promise<TestStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-streamio-test-'));
   const config = loadStackConfig({
@@ -44,7 +53,7 @@ export async function startTestStack(
   for (const spec of Object.values(specs)) Object.assign(spec.env, extraEnv);
   specs.gateway.args.unshift(...gatewayNodeArgs);
   if (!waitForModel) specs.bento.healthUrl = specs.bento.healthUrl.replace(/\/readyz$/, '/livez');
-  const supervisor = new Supervisor(log);
+  const supervisor = new Supervisor(log, { restartLimits });
   const ordered = serviceOrder.filter((name) => services.includes(name)).map((name) => specs[name]);
   const stop = async () => {
     await supervisor.stopAll();
