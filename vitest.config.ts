@@ -19,7 +19,9 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: false,
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT } },
+      // Unit tests share no state: one module graph for all of them (isolate: false) in threads
+      // takes about 2 s instead of 15 s of a fresh process per file.
+      { extends: true, test: { name: 'unit', include: UNIT, pool: 'threads', isolate: false } },
       { extends: true, test: { name: 'component', include: COMPONENT, exclude: [...EXCLUDE, ...UNIT] } },
       { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...EXCLUDE, ...UNIT] } },
     ],
