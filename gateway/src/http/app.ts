@@ -24,6 +24,13 @@ export const openapiPath = path.resolve(
   '../../../openapi.yaml',
 );
 
+/** The detection page (gateway/public, beside both src/ and dist/): plain files, no build step. */
+export const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public');
+
+/** The page loads its own script, style and API only; images are drawn from blob: and data: URLs. */
+const PAGE_CSP =
+  "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 export interface AppDeps {
   store: ObjectStore;
   inference: InferenceClient;
@@ -62,6 +69,18 @@ export function createApp(deps: AppDeps): express.Express {
   const spec = YAML.parse(fs.readFileSync(openapiPath, 'utf8'));
   // Served from swagger-ui-dist in node_modules: no CDN, works offline.
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { swaggerOptions: { validatorUrl: null } }));
+  // The page at / (index.html, app.js, style.css): open like /docs, and before the validator, which
+  // refuses paths the contract does not name. Any other path falls through to the API as before.
+  app.use(
+    express.static(publicDir, {
+      index: 'index.html',
+      redirect: false,
+      setHeaders: (res) => {
+        res.setHeader('Content-Security-Policy', PAGE_CSP);
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+      },
+    }),
+  );
 
   app.use('/image', requireApiKey(deps.apiKey));
   app.use(
