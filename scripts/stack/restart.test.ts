@@ -2,6 +2,7 @@
 // keeps crashing, and a stop during a back-off or a restart leaves no process behind. Real
 // processes: the gateway and BentoML from the test stack, and a tiny HTTP server that crashes.
 import fs from 'node:fs';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from './config.js';
 import { isAlive, processTree } from './processes.js';
@@ -79,6 +80,14 @@ async function fakeSpec({ healthyAfterMs = 0, exitAfterMs = 0 } = {}) {
   return { spec, token };
 }
 
+/** Binds `server` to the port; false while another process still holds it. */
+function listens(server: net.Server, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+}
+
 function killGroup(supervisor: Supervisor, name: 'gateway' | 'bento'): number {
   const pgid = supervisor.servicePids().get(name);
   if (!pgid) throw new Error(`${name} is not running`);
@@ -121,7 +130,7 @@ describe('the supervisor restarts crashed services', () => {
     expect(out.count('exited on its own')).toBe(1);
     expect(await probe(`${stack.env.BENTOML_URL}/livez`)).toBe(true);
     expect(out.lines).toContainEqual(expect.stringContaining('bento exited on its own (signal SIGKILL)'));
-  });
+  }, 300_000); // two BentoML start-ups: under a minute, more on a busy machine
 
   it('when a service keeps crashing after it was healthy, then the supervisor gives up naming it', async () => {
     const out = recorder();
@@ -135,6 +144,25 @@ describe('the supervisor restarts crashed services', () => {
     expect(out.lines).toContainEqual(expect.stringContaining('restarting it in 0.4 s (crash 2 within 1 min'));
     expect(processesWith(token)).toEqual([]);
     expect(supervisor.isRunning('gateway')).toBe(false);
+  });
+
+  it('when the port is still held after the back-off, then the restart waits for it instead of failing', async () => {
+    const out = recorder();
+    // 1 s of back-off: time for the test to take the port before the supervisor looks at it
+    supervisor = new Supervisor(out.log, {
+      restartLimits: { ...fast, initialDelayMs: 1_000, maxDelayMs: 1_000 },
+    });
+    const { spec } = await fakeSpec();
+    const port = spec.ports.FAKE_PORT ?? 0;
+    await supervisor.start(spec);
+    killGroup(supervisor, 'gateway');
+    const blocker = net.createServer();
+    await until('the port held by the test', () => listens(blocker, port), 5_000);
+    await new Promise((r) => setTimeout(r, 2_500)); // well past the back-off
+    expect(out.count('restarted and healthy again')).toBe(0);
+    blocker.close();
+    await until('the restart', () => out.count('restarted and healthy again') === 1, 20_000);
+    expect(out.count('exited on its own')).toBe(1); // no failed restart in between
   });
 
   it('when the stack stops during a back-off, then nothing is left and nothing starts again', async () => {

@@ -204,7 +204,8 @@ export class Supervisor {
   /**
    * Stops one service: SIGTERM to its whole process group, SIGKILL after `graceMs` (0: at once).
    * Descendants that left the group (BentoML's workers) are found before the signal and killed too
-   * if they outlive the service, so even a hard stop leaves nothing behind.
+   * if they outlive the service, so even a hard stop leaves nothing behind. The exit is not a crash:
+   * the service stays down (a service already waiting for its restart is ended by stopAll() only).
    */
   async stop(name: ServiceName, graceMs = 10_000): Promise<void> {
     const service = this.running.get(name);
@@ -212,7 +213,7 @@ export class Supervisor {
     if (!service || !pid) return;
     service.stopping = true;
     const { child } = service;
-    const tree = new Set([...service.tree, ...processTree(pid)]);
+    const tree = processTree(pid);
     const gone = new Promise<void>((resolve) =>
       child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
     );
