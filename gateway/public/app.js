@@ -137,7 +137,9 @@ function explainApiError({ status, code, message, requestId }) {
 }
 
 const unreachable = (err) => ({
-  text: `Cannot reach the gateway${API_BASE ? ` at ${API_BASE}` : ''}: is it running?`,
+  text: API_BASE
+    ? `Cannot reach the gateway at ${API_BASE}: is it running, and does its CORS_ORIGINS list ${location.origin}?`
+    : 'Cannot reach the gateway: is it running?',
   detail: String(err?.message ?? err),
 });
 

@@ -3,6 +3,8 @@
 // a real MinIO, a fake inference client, and the reconciler running so tasks finish. The browser
 // reaches 127.0.0.1 only. A screenshot of the drawn result goes to test-artifacts/web-page.png.
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page, type Route } from 'playwright-core';
@@ -334,6 +336,57 @@ describe.skipIf(Boolean(missing))('the page in Chromium', () => {
       await page.context().close();
     } finally {
       await keyed.close();
+    }
+  });
+  it('when a copy of the page is served from another origin, then with CORS_ORIGINS and data-api-base it works there', async () => {
+    let gatewayUrl = '';
+    const files = http.createServer((req, res) => {
+      const name = req.url === '/' ? 'index.html' : path.basename(req.url ?? '');
+      const file = path.join(publicDir, name);
+      if (!fs.existsSync(file)) return res.writeHead(404).end();
+      const types: Record<string, string> = {
+        '.html': 'text/html',
+        '.js': 'text/javascript',
+        '.css': 'text/css',
+      };
+      let body = fs.readFileSync(file, 'utf8');
+      if (name === 'index.html') body = body.replace('data-api-base=""', `data-api-base="${gatewayUrl}"`);
+      res
+        .writeHead(200, { 'Content-Type': types[path.extname(name)] ?? 'application/octet-stream' })
+        .end(body);
+    });
+    files.listen(0, '127.0.0.1');
+    await new Promise((resolve) => files.once('listening', resolve));
+    const pageOrigin = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    const remote = await startGateway(
+      testConfig(stack, {
+        API_KEY: KEY,
+        CORS_ORIGINS: pageOrigin,
+        IMAGES_BUCKET: 'web-cors-images',
+        TASKS_BUCKET: 'web-cors-tasks',
+      }),
+      { reconcile: true },
+    );
+    gatewayUrl = remote.url;
+    try {
+      const page = await openPage(pageOrigin);
+      expect(await page.textContent('#served')).toContain('serving fake v1');
+      await page.fill('#api-key', KEY);
+      await page.setInputFiles('#file', SHAPE_PNG);
+      const taskId = await drawnTask(page);
+      expect(remote.inference.submissions).toHaveLength(1);
+      const api = await checked(
+        request(remote.url).get(`/image/detect?task_id=${taskId}`).set('X-API-Key', KEY),
+      );
+      expect(Number(await page.getAttribute('#overlay', 'data-boxes'))).toBe(
+        api.body.response.instances.length,
+      );
+      expect(problems.get(page)).toEqual([]);
+      await page.context().close();
+    } finally {
+      await remote.close();
+      files.closeAllConnections();
+      await new Promise((resolve) => files.close(resolve));
     }
   });
 });
