@@ -99,6 +99,10 @@ export class ReconcilerThread implements ReconcilerRunner {
     this.send({ kind: 'forget', taskId });
   }
 
+  tracks(taskId: string): boolean {
+    return this.worker !== undefined && this.tracked.has(taskId);
+  }
+
   /** Asks the thread about a task handed to it; undefined at once for any other. */
   advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined> {
     if (!this.worker || !this.tracked.has(taskId)) return Promise.resolve(undefined);

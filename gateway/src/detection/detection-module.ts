@@ -36,11 +36,17 @@ export interface DetectionContext {
   track(task: Versioned, image?: Buffer): void;
   /** A task the reconciler holds, moved forward if due; undefined when it does not hold it. */
   advanceTracked(taskId: string): Promise<TaskRecord | undefined>;
+  /** Whether the reconciler holds the task (its finish is then news to this process). */
+  tracks(taskId: string): boolean;
   /** Finished records this process wrote or read, so a GET needs no MinIO read for them. */
   finished: FinishedTasks;
   /** Long-polling GETs, woken when this process finishes their task. */
   waiters: TaskWaiters;
-  /** How often a long-polling GET looks at its task again without news of it. */
+  /**
+   * How often a long-polling GET looks at a task again without news of it: one another gateway
+   * moves (news only through MinIO); a task held here is woken by its finish, and this interval
+   * times 10 is only a safety net (each look may poll BentoML).
+   */
   waitRecheckMs: number;
   log: Logger;
 }
@@ -57,6 +63,7 @@ export interface ReconcilerRunner {
    * GET answers, with no MinIO read. Undefined when it does not hold the task.
    */
   advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined>;
+  tracks(taskId: string): boolean;
 }
 
 /** What a reconciler is built from: this module's parts, and the hooks for what it finishes. */
@@ -152,6 +159,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
     getBudgetMs: settings.getBudgetMs,
     track: (task, image) => built.track(task, image),
     advanceTracked: (taskId) => built.advanceTracked(taskId, settings.getBudgetMs),
+    tracks: (taskId) => built.tracks(taskId),
     finished,
     waiters,
     // A task another gateway moves is news only through MinIO: about as often as a round reads it.

@@ -25,8 +25,9 @@ export async function getDetection(
     const left = deadline - Date.now();
     if (isTerminal(view.status) || left <= 0 || signal?.aborted || ctx.waiters.isClosed) return view;
     // Woken when this process finishes the task; a task another gateway moves is looked at again
-    // after the recheck interval (and one held here too, should its news be missed).
-    await ctx.waiters.wait(taskId, Math.min(left, ctx.waitRecheckMs), signal);
+    // after the recheck interval (one held here much later, should its news be missed).
+    const recheckMs = ctx.tracks(taskId) ? 10 * ctx.waitRecheckMs : ctx.waitRecheckMs;
+    await ctx.waiters.wait(taskId, Math.min(left, recheckMs), signal);
   }
 }
 

@@ -80,6 +80,10 @@ export class Reconciler {
     this.cache.delete(taskId);
   }
 
+  tracks(taskId: string): boolean {
+    return this.cache.has(taskId);
+  }
+
   /**
    * A cached task, moved forward if due (a GET asks): the cache holds what this process last
    * wrote, so no MinIO read; a write that finds the record changed by someone else re-reads it.
