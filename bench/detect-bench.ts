@@ -30,6 +30,10 @@
 //
 // --log FILE (with --start-stack) appends every service's output there.
 //
+// --replicas N (with --start-stack): N BentoML servers, each with BENTOML_WORKERS workers, and the
+// gateway sends tasks to all of them (BENTOML_URLS). Compare BENTOML_WORKERS=2 --replicas 1 with
+// BENTOML_WORKERS=1 --replicas 2: the same number of model processes.
+//
 // With --start-stack the services take their settings from this environment as `npm start` does,
 // e.g. BENTOML_WORKERS=1 or INFERENCE_NICE=0 to compare with the defaults.
 //
@@ -66,6 +70,7 @@ const { values: args } = parseArgs({
     wait: { type: 'string' },
     'stub-inference': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    replicas: { type: 'string', default: '1' },
   },
 });
 const stubMs = args['stub-inference'] === undefined ? undefined : Number(args['stub-inference']);
@@ -443,15 +448,20 @@ interface ProcessSample {
 function sampleProcesses(stack: TestStack): Map<number, ProcessSample> {
   const procs = processTable();
   const samples = new Map<number, ProcessSample>();
-  for (const [service, root] of stack.supervisor.servicePids()) {
-    const tree = processTree(root, procs);
-    for (const p of procs.filter((q) => tree.has(q.pid)))
-      samples.set(p.pid, {
-        name: processName(service, p.pid, root),
-        cpuSeconds: p.cpuSeconds,
-        pssKiB: pssKiB(p.pid),
-      });
-  }
+  // Replicas after the first are told apart by their number (bentoml#2 …).
+  const supervisors = [stack.supervisor, ...stack.replicaSupervisors];
+  for (const [i, supervisor] of supervisors.entries())
+    for (const [service, root] of supervisor.servicePids()) {
+      const tree = processTree(root, procs);
+      for (const p of procs.filter((q) => tree.has(q.pid))) {
+        const name = processName(service, p.pid, root);
+        samples.set(p.pid, {
+          name: i === 0 ? name : name.replace('bentoml', `bentoml#${i + 1}`),
+          cpuSeconds: p.cpuSeconds,
+          pssKiB: pssKiB(p.pid),
+        });
+      }
+    }
   const self = procs.find((p) => p.pid === process.pid);
   samples.set(process.pid, {
     name: 'bench (clients, supervisor)',
@@ -527,12 +537,23 @@ async function hopCounts(): Promise<HopCounts> {
       /^minio_s3_requests_total\{([^}]*)\} (\S+)/,
       'api',
     ),
-    bentoml: await counters(
-      `${bentoUrl}/metrics`,
-      /^bentoml_service_request_total\{([^}]*)\} (\S+)/,
-      'endpoint',
+    bentoml: sumCounts(
+      await Promise.all(
+        bentoUrls().map((url) =>
+          counters(`${url}/metrics`, /^bentoml_service_request_total\{([^}]*)\} (\S+)/, 'endpoint'),
+        ),
+      ),
     ),
   };
+}
+
+/** Every BentoML replica the gateway uses (BENTOML_URLS with --replicas), else the one. */
+const bentoUrls = () => process.env.BENTOML_URLS?.split(',') ?? [bentoUrl];
+
+function sumCounts(counts: Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const count of counts) for (const [name, n] of Object.entries(count)) sum[name] = (sum[name] ?? 0) + n;
+  return sum;
 }
 
 async function counters(url: string, line: RegExp, key: string): Promise<Record<string, number>> {
@@ -678,6 +699,7 @@ function stackOptions(extraEnv: Record<string, string> = {}): TestStackOptions {
       ...extraEnv,
     },
     gatewayNodeArgs: profile,
+    bentoReplicas: Number(args.replicas),
     log: args.log ? (name, line) => fs.appendFileSync(args.log as string, `${name} | ${line}\n`) : undefined,
   };
 }

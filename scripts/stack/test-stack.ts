@@ -5,7 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadStackConfig, type StackConfig } from './config.js';
 import type { RestartLimits } from './restart-policy.js';
-import { type ServiceName, type SharedEnv, serviceOrder, serviceSpecs, sharedEnv } from './services.js';
+import {
+  type ServiceName,
+  type ServiceSpec,
+  type SharedEnv,
+  serviceOrder,
+  serviceSpecs,
+  sharedEnv,
+} from './services.js';
 import { freePort, type LogSink, Supervisor } from './supervisor.js';
 
 export interface TestStack {
@@ -13,7 +20,9 @@ export interface TestStack {
   /** The environment a client of these services needs (MINIO_ENDPOINT, MLFLOW_TRACKING_URI, …). */
   env: SharedEnv;
   supervisor: Supervisor;
-  /** Starts a service again after a test stopped it. */
+  /** One supervisor per BentoML replica after the first (`bentoReplicas`), each running its `bento`. */
+  replicaSupervisors: Supervisor[];
+  /** Starts a service again after a test stopped it (`bento`: every replica not running). */
   restart(name: ServiceName): Promise<void>;
   stop(): Promise<void>;
 }
@@ -27,6 +36,11 @@ export interface TestStackOptions {
   gatewayNodeArgs?: string[];
   /** How the supervisor restarts crashed services (default: as `npm start` does). */
   restartLimits?: RestartLimits;
+  /**
+   * BentoML servers (default 1). Each further one has its own port and data directory (its own
+   * task store), and the gateway gets them all in BENTOML_URLS.
+   */
+  bentoReplicas?: number;
 }
 
 export async function startTestStack(
@@ -37,6 +51,7 @@ export async function startTestStack(
     waitForModel = true,
     gatewayNodeArgs = [],
     restartLimits,
+    bentoReplicas = 1,
   }: TestStackOptions = {},
 ): Promise<TestStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mini-streamio-test-'));
@@ -50,17 +65,39 @@ export async function startTestStack(
     MINI_STREAMIO_DATA_DIR: dataDir,
   });
   const specs = serviceSpecs(config);
-  for (const spec of Object.values(specs)) Object.assign(spec.env, extraEnv);
+  const replicaSpecs: ServiceSpec[] = [];
+  for (let i = 2; i <= bentoReplicas; i++) {
+    const own = {
+      BENTOML_PORT: await freePort(),
+      MINI_STREAMIO_DATA_DIR: path.join(dataDir, `replica-${i}`),
+    };
+    replicaSpecs.push(serviceSpecs({ ...config, ...own }).bento);
+  }
+  const bentos = [specs.bento, ...replicaSpecs];
+  if (replicaSpecs.length > 0)
+    specs.gateway.env.BENTOML_URLS = bentos.map((s) => s.healthUrl.replace(/\/readyz$/, '')).join(',');
+  for (const spec of [...Object.values(specs), ...replicaSpecs]) Object.assign(spec.env, extraEnv);
   specs.gateway.args.unshift(...gatewayNodeArgs);
-  if (!waitForModel) specs.bento.healthUrl = specs.bento.healthUrl.replace(/\/readyz$/, '/livez');
+  if (!waitForModel)
+    for (const spec of bentos) spec.healthUrl = spec.healthUrl.replace(/\/readyz$/, '/livez');
   const supervisor = new Supervisor(log, { restartLimits });
+  const replicaSupervisors = replicaSpecs.map(() => new Supervisor(log, { restartLimits }));
+  const startReplicas = () =>
+    Promise.all(
+      replicaSpecs.map((spec, i) => {
+        const replica = replicaSupervisors[i] as Supervisor;
+        return replica.isRunning('bento') ? undefined : replica.start(spec);
+      }),
+    );
   const ordered = serviceOrder.filter((name) => services.includes(name)).map((name) => specs[name]);
   const stop = async () => {
+    for (const replica of replicaSupervisors) await replica.stopAll();
     await supervisor.stopAll();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     await supervisor.startAll(ordered);
+    if (services.includes('bento')) await startReplicas();
   } catch (err) {
     await stop();
     throw err;
@@ -69,7 +106,11 @@ export async function startTestStack(
     config,
     env: { ...sharedEnv(config), ...extraEnv },
     supervisor,
-    restart: (name) => supervisor.start(specs[name]),
+    replicaSupervisors,
+    restart: async (name) => {
+      if (!supervisor.isRunning(name)) await supervisor.start(specs[name]);
+      if (name === 'bento') await startReplicas();
+    },
     stop,
   };
 }
