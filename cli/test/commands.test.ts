@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { imageSize } from 'image-size';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetectionOutcome } from '../../gateway/src/detection/dto.js';
 import { FakeInference } from '../../gateway/test/support/fake-inference.js';
@@ -140,6 +141,39 @@ describe('mini-streamio detect', () => {
     expect(stderr).toContain('cannot reach the gateway at http://127.0.0.1:9');
   });
 
+  it('when given --save DIR, then each image is written there with boxes drawn, its task JSON beside it, and stderr stays quiet', async () => {
+    dropClass = undefined;
+    const images = fs
+      .readdirSync(path.join(dataset, 'valid/images'))
+      .slice(0, 3)
+      .map((f) => path.join(dataset, 'valid/images', f));
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'detect-save-')), 'drawn');
+    const { code, stdout, stderr } = await cli('detect', ...images, '--save', out);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Saved 3 drawn images and 3 task JSON files to ${out}`);
+    expect(stderr).toBe(''); // not a terminal: no progress bar
+    for (const image of images) {
+      const { name, base } = path.parse(image);
+      const drawn = fs.readFileSync(path.join(out, base));
+      expect(imageSize(drawn)).toMatchObject({ type: 'jpg', width: 64, height: 64 });
+      expect(drawn.equals(fs.readFileSync(image))).toBe(false);
+      const task = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8'));
+      expect(task).toMatchObject({ status: 'completed', response: { model: { name: 'fake-detector' } } });
+      expect(task.task_id).toEqual(expect.any(String));
+      expect(task).not.toHaveProperty('image');
+    }
+    // The same image twice with --json: names kept apart, and `saved` says where each went.
+    const twice = await cli('detect', images[0] as string, images[0] as string, '--save', out, '--json');
+    expect(twice.code).toBe(0);
+    const saved = JSON.parse(twice.stdout).map((r: { saved: object }) => r.saved);
+    const { name, ext } = path.parse(images[0] as string);
+    expect(saved).toEqual([
+      { json: path.join(out, `${name}.json`), image: path.join(out, `${name}${ext}`) },
+      { json: path.join(out, `${name}-2.json`), image: path.join(out, `${name}-2${ext}`) },
+    ]);
+    expect(twice.stderr).toBe('');
+  });
+
   it('when --conf is out of range, then the flag is refused before anything is sent', async () => {
     const { code, stderr } = await cli('detect', 'x.jpg', '--conf', '2');
     expect(code).not.toBe(0);
@@ -201,6 +235,32 @@ describe('mini-streamio evaluate', () => {
     expect(missing.stderr).toContain('no dataset named nope');
     expect((await cli('evaluate')).code).not.toBe(0);
     expect((await cli('evaluate', '--dataset', 'shapes', '--dir', dataset)).code).not.toBe(0);
+  });
+
+  it('when the gateway refuses one image, then it is reported with the reason and scored as missed, and the rest is evaluated', async () => {
+    dropClass = undefined;
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'shapes-refused-'));
+    fs.cpSync(dataset, copy, { recursive: true });
+    // Named like a JPEG but not an image: the gateway answers 415 for it.
+    fs.writeFileSync(path.join(copy, 'valid/images/zz-not-an-image.jpg'), 'hello');
+    fs.writeFileSync(path.join(copy, 'valid/labels/zz-not-an-image.txt'), '0 0.5 0.5 0.2 0.2\n');
+    const { code, stdout, stderr } = await cli('evaluate', '--dir', copy, '--split', 'valid', '--json');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    const report = JSON.parse(stdout);
+    expect(report.images).toBe(9);
+    expect(report.failed_images).toEqual([
+      { name: 'zz-not-an-image.jpg', error: expect.stringContaining('415 unsupported_image_type') },
+    ]);
+    const circle = report.classes.find((c: { id: number }) => c.id === 0);
+    expect(circle.recall).toBeLessThan(1);
+    expect(report.mAP50).toBeLessThan(1);
+    const table = await cli('evaluate', '--dir', copy, '--split', 'valid');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /1 image\(s\) refused by the gateway or failed.*\n\s+zz-not-an-image\.jpg: the gateway answered 415/,
+    );
+    fs.rmSync(copy, { recursive: true, force: true });
   });
 
   it('when the split does not exist, then it fails naming the split', async () => {

@@ -2,22 +2,30 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { MiniStreamioCommand, UserError } from '../lib/command.js';
+import { drawDetections, outputPaths } from '../lib/draw.js';
 import { fraction, gatewayFlags } from '../lib/flags.js';
 import { GatewayClient, type TaskView } from '../lib/gateway-client.js';
+import { CountProgress, progressWanted } from '../lib/progress.js';
 
 export interface DetectResult extends TaskView {
   image: string;
+  /** With --save: the drawn picture (completed tasks whose image could be drawn) and the task's JSON. */
+  saved?: { image?: string; json: string; error?: string };
 }
 
 export default class Detect extends MiniStreamioCommand {
   static override summary = 'Detect objects in images with the running service';
   static override description =
     'Posts each image to POST /image/detect, polls its task until it is completed or failed and prints the boxes ' +
-    '(class, confidence, YOLO-normalised x_center y_center width height). Exits with 1 if any task failed.';
+    '(class, confidence, YOLO-normalised x_center y_center width height). Exits with 1 if any task failed. ' +
+    'With --save DIR, each image is also written to DIR with its boxes drawn (class name and confidence, a ' +
+    'colour per class; same format and name) and its task beside it as JSON (<name>.json, as GET returns it). ' +
+    'A progress bar is shown on stderr for several images when it is a terminal (not with --json).';
   static override examples = [
     '<%= config.bin %> detect frame.jpg',
     '<%= config.bin %> detect a.jpg b.png --conf 0.5 --json',
     '<%= config.bin %> detect frame.jpg --url http://gateway:8080',
+    '<%= config.bin %> detect frames/*.jpg --save out/',
   ];
   static override strict = false; // any number of images
   static override enableJsonFlag = true;
@@ -30,6 +38,9 @@ export default class Detect extends MiniStreamioCommand {
     iou: fraction('IoU threshold of non-maximum suppression', 0.45),
     'max-det': Flags.integer({ description: 'most boxes per image', min: 1, max: 1000, default: 300 }),
     timeout: Flags.integer({ description: 'seconds to wait for each task', min: 1, default: 120 }),
+    save: Flags.directory({
+      description: 'write each image with its boxes drawn, and its task as JSON, to this folder (created)',
+    }),
   };
 
   async run(): Promise<DetectResult[]> {
@@ -49,16 +60,73 @@ export default class Detect extends MiniStreamioCommand {
     const taskIds = await Promise.all(
       files.map((f) => client.submit(f.bytes, path.basename(f.file), params)),
     );
+    const bar = new CountProgress(
+      'Detecting',
+      files.length,
+      files.length > 1 && progressWanted(this.jsonEnabled()),
+    );
+    bar.update(0);
     const results: DetectResult[] = [];
     for (const [i, taskId] of taskIds.entries()) {
       const task = await client.waitFor(taskId, { timeoutMs: flags.timeout * 1000 });
       const result = { image: files[i]?.file as string, ...task };
       results.push(result);
-      if (!this.jsonEnabled()) this.log(formatResult(result));
+      if (!this.jsonEnabled()) bar.around(() => this.log(formatResult(result)));
+      bar.update(i + 1);
+    }
+    bar.finish();
+    if (flags.save) {
+      const tasks = results.map(({ image: _, ...task }) => task);
+      await saveResults(results, tasks, flags.save);
+      if (!this.jsonEnabled()) this.log(describeSaved(results, flags.save));
     }
     if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
     return results;
   }
+}
+
+/** Writes each task's JSON, then the drawn pictures of the completed ones; fills in `saved`. */
+async function saveResults(results: DetectResult[], tasks: TaskView[], dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true }).catch((err: Error) => {
+    throw new UserError(`cannot create ${dir}: ${err.message}`);
+  });
+  const paths = outputPaths(
+    results.map((r) => r.image),
+    dir,
+  );
+  await Promise.all(
+    tasks.map((task, i) => fs.writeFile(paths[i]?.json as string, `${JSON.stringify(task, null, 2)}\n`)),
+  );
+  const drawable = results.flatMap((r, i) =>
+    r.status === 'completed' && r.response
+      ? [{ index: i, image: r.image, output: paths[i]?.image as string }]
+      : [],
+  );
+  const outcomes = await drawDetections(
+    drawable.map((d) => ({
+      image: d.image,
+      output: d.output,
+      instances: results[d.index]?.response?.instances ?? [],
+    })),
+  );
+  results.forEach((r, i) => {
+    r.saved = { json: paths[i]?.json as string };
+  });
+  drawable.forEach((d, k) => {
+    const outcome = outcomes[k];
+    const saved = results[d.index]?.saved as { image?: string; error?: string };
+    if (outcome && 'output' in outcome) saved.image = outcome.output;
+    else if (outcome) saved.error = outcome.error;
+  });
+}
+
+function describeSaved(results: DetectResult[], dir: string): string {
+  const drawn = results.filter((r) => r.saved?.image).length;
+  const lines = [
+    `Saved ${drawn} drawn image${drawn === 1 ? '' : 's'} and ${results.length} task JSON file${results.length === 1 ? '' : 's'} to ${dir}`,
+  ];
+  for (const r of results) if (r.saved?.error) lines.push(`  ${r.image}: not drawn: ${r.saved.error}`);
+  return lines.join('\n');
 }
 
 function formatResult(result: DetectResult): string {

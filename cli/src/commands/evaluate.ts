@@ -8,6 +8,7 @@ import { GatewayClient } from '../lib/gateway-client.js';
 import { LocalYoloDataset } from '../lib/local-yolo-dataset.js';
 import { minioClient } from '../lib/minio.js';
 import { MinioDataset } from '../lib/minio-dataset.js';
+import { CountProgress, progressWanted } from '../lib/progress.js';
 
 export interface EvaluateJson {
   source: string;
@@ -38,7 +39,9 @@ export default class Evaluate extends MiniStreamioCommand {
     'Sends every image of the split through the running service (POST /image/detect, then polls) and compares ' +
     'the boxes with the labels: precision and recall (at the confidence with the best F1, IoU 0.50), mAP50 and ' +
     'mAP50-95 (COCO-style, 101-point interpolation, IoU 0.50:0.95). Requests use a low confidence threshold by ' +
-    'default, as mAP needs the whole precision-recall curve.';
+    'default, as mAP needs the whole precision-recall curve. An image the gateway refuses (413, 415, 422) or ' +
+    'whose task fails is listed with the reason and scored as having no detections; the run goes on. A ' +
+    'progress bar is shown on stderr when it is a terminal (not with --json).';
   static override examples = [
     '<%= config.bin %> evaluate --dataset valorant --split valid',
     '<%= config.bin %> evaluate --dataset valorant@3f2a9c0b1d4e --split test --json',
@@ -72,11 +75,17 @@ export default class Evaluate extends MiniStreamioCommand {
     const source: DatasetSource = flags.dir
       ? new LocalYoloDataset(flags.dir)
       : new MinioDataset(datasetStore(config), minioClient(config), flags.dataset as string);
+    let bar: CountProgress | undefined;
     const report = await evaluateSplit(source, new GatewayClient(url, config.API_KEY), {
       split: flags.split,
       params: { conf: flags.conf, iou: flags.iou, max_det: flags['max-det'] },
       concurrency: flags.concurrency,
-    });
+      onStart: (total) => {
+        bar = new CountProgress('Evaluating', total, progressWanted(this.jsonEnabled()));
+        bar.update(0);
+      },
+      onProgress: (done) => bar?.update(done),
+    }).finally(() => bar?.finish());
     const json = toJson(report, source.description, flags.split);
     if (!this.jsonEnabled()) this.log(formatReport(json, url));
     return json;
@@ -145,7 +154,7 @@ function formatReport(json: EvaluateJson, url: string): string {
   ];
   if (json.failed_images.length)
     lines.push(
-      `${json.failed_images.length} image(s) failed and count as having no detections:`,
+      `${json.failed_images.length} image(s) refused by the gateway or failed; they count as having no detections:`,
       ...json.failed_images.map((f) => `  ${f.name}: ${f.error}`),
     );
   return lines.join('\n');

@@ -17,6 +17,8 @@ export interface DatasetSource {
   classNames(): Promise<string[]>;
   /** The images of a split with their ground-truth boxes; rejects naming the split if there is none. */
   images(split: string): AsyncIterable<LabelledImage>;
+  /** How many images `images(split)` yields (for progress); rejects as it does. */
+  count(split: string): Promise<number>;
 }
 
 /** Parses a YOLO label file: `class xc yc w h` per line, or `class x1 y1 x2 y2 …` (polygon → its box). */

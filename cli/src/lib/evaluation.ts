@@ -2,7 +2,7 @@
 
 import { UserError } from './command.js';
 import type { DatasetSource, LabelledImage } from './dataset-source.js';
-import type { DetectParams, GatewayClient, TaskView } from './gateway-client.js';
+import { type DetectParams, type GatewayClient, GatewayError, type TaskView } from './gateway-client.js';
 import { type EvaluationMetrics, evaluateDetections, type ImageResult, type Prediction } from './metrics.js';
 
 export interface EvaluationOptions {
@@ -10,18 +10,21 @@ export interface EvaluationOptions {
   params: DetectParams;
   /** Images in flight at once. */
   concurrency: number;
+  /** Called once the split's size is known, then after each image. */
+  onStart?: (total: number) => void;
   onProgress?: (done: number) => void;
 }
 
 export interface FailedImage {
   name: string;
+  /** Why: the task's error code and message, or the gateway's refusal (`the gateway answered 415 …`). */
   error: string;
 }
 
 export interface EvaluationReport {
   classNames: string[];
   metrics: EvaluationMetrics;
-  /** Images whose task failed: counted with no predictions. */
+  /** Images the gateway refused (4xx for the image) or whose task failed: counted with no predictions. */
   failed: FailedImage[];
 }
 
@@ -33,7 +36,7 @@ export async function evaluateSplit(
   const classNames = await source.classNames();
   // Kept in dataset order, so ties in confidence rank the same way on every run.
   const results: ImageResult[] = [];
-  const failed: FailedImage[] = [];
+  const failed: (FailedImage & { index: number })[] = [];
   const inFlight = new Set<Promise<void>>();
   let fatal: unknown;
   let done = 0;
@@ -41,13 +44,19 @@ export async function evaluateSplit(
     try {
       const task = await client.detect(image.bytes, image.name, options.params);
       if (task.status === 'failed')
-        failed.push({ name: image.name, error: `${task.error?.code}: ${task.error?.message}` });
+        failed.push({ index, name: image.name, error: `${task.error?.code}: ${task.error?.message}` });
       results[index] = { groundTruth: image.boxes, predictions: predictionsOf(task) };
       options.onProgress?.(++done);
     } catch (err) {
-      fatal ??= err;
+      // A refused image (413, 415, 422…) is one image's problem: reported, scored as missed.
+      if (err instanceof GatewayError && err.rejectsImage) {
+        failed.push({ index, name: image.name, error: err.message });
+        results[index] = { groundTruth: image.boxes, predictions: [] };
+        options.onProgress?.(++done);
+      } else fatal ??= err;
     }
   };
+  options.onStart?.(await source.count(options.split));
   let index = 0;
   for await (const image of source.images(options.split)) {
     if (fatal) break;
@@ -59,7 +68,13 @@ export async function evaluateSplit(
   if (fatal) throw fatal;
   if (results.length === 0)
     throw new UserError(`${source.description} has no images in split "${options.split}"`);
-  return { classNames, metrics: evaluateDetections(results), failed };
+  // In dataset order, whichever finished first.
+  failed.sort((a, b) => a.index - b.index);
+  return {
+    classNames,
+    metrics: evaluateDetections(results),
+    failed: failed.map(({ name, error }) => ({ name, error })),
+  };
 }
 
 /** The task's boxes as predictions (none if it failed). */

@@ -47,6 +47,15 @@ export class GatewayError extends UserError {
   ) {
     super(message);
   }
+
+  /**
+   * The gateway refused this image itself (too large, not an accepted format, unreadable, too many
+   * pixels, empty): another image may well pass. Not a bad key, a full queue or a bad parameter.
+   */
+  get rejectsImage(): boolean {
+    if (this.status === 413 || this.status === 415 || this.status === 422) return true;
+    return this.status === 400 && (this.code?.startsWith('image_') ?? false);
+  }
 }
 
 const RETRYABLE = new Set([429, 503]);

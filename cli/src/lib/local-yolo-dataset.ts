@@ -34,12 +34,14 @@ export class LocalYoloDataset implements DatasetSource {
     throw new UserError(`${this.yamlPath()} has no "names" list`);
   }
 
+  async count(split: string): Promise<number> {
+    return (await this.imageFiles(await this.imagesDir(split))).length;
+  }
+
   async *images(split: string): AsyncIterable<LabelledImage> {
     const imagesDir = await this.imagesDir(split);
     const labelsDir = labelsDirFor(imagesDir);
-    const files = (await fs.readdir(imagesDir))
-      .filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()))
-      .sort();
+    const files = await this.imageFiles(imagesDir);
     for (const file of files) {
       const labelFile = path.join(labelsDir, `${path.parse(file).name}.txt`);
       const labels = await fs.readFile(labelFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -52,6 +54,12 @@ export class LocalYoloDataset implements DatasetSource {
         boxes: parseYoloLabels(labels, labelFile),
       };
     }
+  }
+
+  private async imageFiles(imagesDir: string): Promise<string[]> {
+    return (await fs.readdir(imagesDir))
+      .filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()))
+      .sort();
   }
 
   /** The split's image folder: from data.yaml (`val` also answers for `valid`), else <root>/<split>/images. */

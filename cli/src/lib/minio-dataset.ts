@@ -27,8 +27,26 @@ export class MinioDataset implements DatasetSource {
     return (await this.resolved()).names;
   }
 
+  async count(split: string): Promise<number> {
+    return this.imageKeys(await this.resolved(), split).keys.length;
+  }
+
   async *images(split: string): AsyncIterable<LabelledImage> {
     const manifest = await this.resolved();
+    const { stored, prefix, keys } = this.imageKeys(manifest, split);
+    for (const key of keys) {
+      const relative = key.slice(prefix.length);
+      const labelKey = `${stored}/labels/${relative.slice(0, -path.extname(relative).length)}.txt`;
+      const labels = manifest.files[labelKey] ? (await this.read(manifest, labelKey)).toString('utf8') : '';
+      yield {
+        name: relative,
+        bytes: await this.read(manifest, key),
+        boxes: parseYoloLabels(labels, labelKey),
+      };
+    }
+  }
+
+  private imageKeys(manifest: Manifest, split: string): { stored: string; prefix: string; keys: string[] } {
     // Storage calls the validation split `val`; exports (and --split's default) say `valid`.
     const stored = split === 'valid' ? 'val' : split;
     const prefix = `${stored}/images/`;
@@ -40,16 +58,7 @@ export class MinioDataset implements DatasetSource {
         `dataset ${manifest.name}@${manifest.version} has no split "${split}" ` +
           `(it has ${Object.keys(manifest.splits).join(', ') || 'none'})`,
       );
-    for (const key of keys) {
-      const relative = key.slice(prefix.length);
-      const labelKey = `${stored}/labels/${relative.slice(0, -path.extname(relative).length)}.txt`;
-      const labels = manifest.files[labelKey] ? (await this.read(manifest, labelKey)).toString('utf8') : '';
-      yield {
-        name: relative,
-        bytes: await this.read(manifest, key),
-        boxes: parseYoloLabels(labels, labelKey),
-      };
-    }
+    return { stored, prefix, keys };
   }
 
   private resolved(): Promise<Manifest> {
