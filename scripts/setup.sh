@@ -2,7 +2,8 @@
 # Installs everything Mini Streamio needs to run and test, and reuses what is already there:
 #   - npm packages (re-installed only when package-lock.json changes),
 #   - the Python virtualenv (outside the clone, keyed by the hash of bento/uv.lock),
-#   - the MinIO server binary (built from a pinned commit, outside the clone).
+#   - the MinIO server binary (built from a pinned commit, outside the clone),
+#   - helm, kubeconform and Kubernetes JSON schemas for the Helm chart's static test.
 # Links in .stack/ point at the cached venv and binary, so every script uses one path.
 set -euo pipefail
 
@@ -13,6 +14,11 @@ UV_VERSION="0.13.8"
 MINIO_MODULE="github.com/minio/minio"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 MINIO_COMMIT="${MINIO_VERSION##*-}"
+# Kubernetes tooling, built from the Go module proxy; the schemas come from the OpenAPI spec that
+# the k8s.io/kubernetes module carries (the Kubernetes release helm's client libraries match).
+HELM_VERSION="v3.22.0"
+KUBECONFORM_VERSION="v0.8.0"
+K8S_VERSION="v1.37.2"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -78,6 +84,51 @@ install_minio() {
   ln -sfn "$bin" "$ROOT/.stack/bin/minio"
 }
 
+# Builds a Go command (name, module path of its main package, version) into the cache once, with
+# extra linker flags, and links it into .stack/bin.
+install_go_command() {
+  local name="$1" package="$2" version="$3" ldflags="${4:-}" bin="$CACHE/bin/$1-$3"
+  if [[ ! -x "$bin" ]]; then
+    log "building $name from $package@$version (first run: a few minutes)"
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && GOBIN="$tmp" go install -ldflags "-s -w $ldflags" "$package@$version")
+    mv "$tmp/$name" "$bin"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$ROOT/.stack/bin"
+  ln -sfn "$bin" "$ROOT/.stack/bin/$name"
+}
+
+# helm and kubeconform for tests/static/helm.test.ts (helm lint, helm template | kubeconform).
+# kubeconform fetches its schemas from GitHub by default; here they are generated offline from
+# the OpenAPI v3 spec of the k8s.io/kubernetes module (scripts/k8s-schemas.ts), into the layout
+# of its schema-location template: <dir>/v1.37.2-standalone-strict/deployment-apps-v1.json.
+install_kubernetes_tools() {
+  local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  # As helm's Makefile links it: its version, and the Kubernetes version it assumes when no
+  # cluster is asked (else 1.20, older than the chart's kubeVersion).
+  install_go_command helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+     -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor \
+     -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  install_go_command kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" \
+    "-X main.version=$KUBECONFORM_VERSION"
+  local schemas="$CACHE/k8s-schemas/$K8S_VERSION-standalone-strict"
+  local stamp="$schemas/.complete" want
+  want="$(sha256sum "$ROOT/scripts/k8s-schemas.ts" | cut -c1-16)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    log "generating Kubernetes $K8S_VERSION JSON schemas from k8s.io/kubernetes@$K8S_VERSION"
+    local dir
+    dir="$(cd "$CACHE" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+      | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{const m=JSON.parse(s);if(m.Error){console.error(m.Error);process.exit(1)}console.log(m.Dir)})')"
+    rm -rf "$schemas"
+    (cd "$ROOT" && node --import tsx scripts/k8s-schemas.ts "$dir/api/openapi-spec/v3" "$schemas" >/dev/null)
+    echo "$want" >"$stamp"
+  fi
+  ln -sfn "$CACHE/k8s-schemas" "$ROOT/.stack/k8s-schemas"
+  echo "$K8S_VERSION" >"$ROOT/.stack/k8s-version"
+}
+
 # Chromium for the web page's browser test (gateway/test/web-page.test.ts, driven by playwright-core,
 # which downloads no browser of its own): Debian's package, installed when missing. Not fatal:
 # where it cannot be installed, .stack/chromium-unavailable says why and that test is skipped
@@ -107,4 +158,5 @@ install_npm
 install_uv
 install_python
 install_minio
+install_kubernetes_tools
 install_chromium
