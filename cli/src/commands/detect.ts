@@ -71,8 +71,8 @@ export default class Detect extends MiniStreamioCommand {
       const task = await client.waitFor(taskId, { timeoutMs: flags.timeout * 1000 });
       const result = { image: files[i]?.file as string, ...task };
       results.push(result);
-      if (!this.jsonEnabled()) bar.around(() => this.log(formatResult(result)));
       bar.update(i + 1);
+      if (!this.jsonEnabled()) bar.around(() => this.log(formatResult(result)));
     }
     bar.finish();
     if (flags.save) {
