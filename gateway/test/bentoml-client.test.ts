@@ -1,12 +1,11 @@
 // Unit tests of the BentoML adapter against a hand-written HTTP stand-in: request shape and
-// the mapping of every failure to UpstreamError 502/503/504 or InferenceRejectedError.
+// the mapping of every failure to InferenceError (unavailable, timeout, bad_response) or InferenceRejectedError.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/stack/supervisor.js';
-import { UpstreamError } from '../src/http/errors.js';
 import { BentoMLClient } from '../src/inference/bentoml-client.js';
-import { InferenceRejectedError } from '../src/inference/inference-client.js';
+import { InferenceError, InferenceRejectedError } from '../src/inference/inference-client.js';
 
 type Handler = (req: Request) => Promise<{ status: number; body: unknown; delayMs?: number }>;
 let handler: Handler;
@@ -71,11 +70,11 @@ describe('BentoMLClient', () => {
     expect(err.message).toContain('bad image');
   });
 
-  it('when BentoML answers 503 or 500, then it is an UpstreamError 503 or 502', async () => {
+  it('when BentoML answers 503 or 500, then it is an InferenceError unavailable or bad_response', async () => {
     handler = async () => ({ status: 503, body: { error: 'not ready' } });
-    expect(await rejection(client.submit(image, params))).toMatchObject({ status: 503 });
+    expect(await rejection(client.submit(image, params))).toMatchObject({ failure: 'unavailable' });
     handler = async () => ({ status: 500, body: { error: 'boom' } });
-    expect(await rejection(client.submit(image, params))).toMatchObject({ status: 502 });
+    expect(await rejection(client.submit(image, params))).toMatchObject({ failure: 'bad_response' });
   });
 
   it('when checking a task, then it asks /detect/get only, and a task still running, unknown or failed says so', async () => {
@@ -100,10 +99,13 @@ describe('BentoMLClient', () => {
     expect(await client.check('invalid')).toMatchObject({ status: 'failed' });
     expect(new Set(paths)).toEqual(new Set(['/detect/get']));
     handler = async () => ({ status: 503, body: { error: 'not ready' } });
-    expect(await rejection(client.check('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
+    expect(await rejection(client.check('t'))).toMatchObject({
+      failure: 'unavailable',
+      code: 'inference_unavailable',
+    });
   });
 
-  it('when a task is completed, then its valid outcome is returned and a malformed one is a 502', async () => {
+  it('when a task is completed, then its valid outcome is returned and a malformed one is a bad_response', async () => {
     const outcome = {
       response: {
         instances: [
@@ -119,18 +121,24 @@ describe('BentoMLClient', () => {
     expect(await client.check('t')).toEqual({ status: 'completed', outcome });
     handler = async () => ({ status: 200, body: { response: null, error: null } });
     const err = await rejection(client.check('t'));
-    expect(err).toBeInstanceOf(UpstreamError);
-    expect(err).toMatchObject({ status: 502, code: 'inference_bad_response' });
+    expect(err).toBeInstanceOf(InferenceError);
+    expect(err).toMatchObject({ failure: 'bad_response', code: 'inference_bad_response' });
   });
 
-  it('when BentoML does not answer in time, then it is an UpstreamError 504', async () => {
+  it('when BentoML does not answer in time, then it is an InferenceError timeout', async () => {
     handler = async () => ({ status: 200, body: { status: 'completed' }, delayMs: 1_000 });
-    expect(await rejection(client.check('t'))).toMatchObject({ status: 504, code: 'inference_timeout' });
+    expect(await rejection(client.check('t'))).toMatchObject({
+      failure: 'timeout',
+      code: 'inference_timeout',
+    });
   });
 
-  it('when nothing listens, then it is an UpstreamError 503 and not ready', async () => {
+  it('when nothing listens, then it is an InferenceError unavailable and not ready', async () => {
     const nobody = new BentoMLClient(`http://127.0.0.1:${await freePort()}`, 300);
-    expect(await rejection(nobody.check('t'))).toMatchObject({ status: 503, code: 'inference_unavailable' });
+    expect(await rejection(nobody.check('t'))).toMatchObject({
+      failure: 'unavailable',
+      code: 'inference_unavailable',
+    });
     expect(await nobody.isReady()).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 // The replica pool over fake replicas: where submissions go, where polls go, and when a task is
 // given up on its replica (reported not_found, so the advancer submits it again elsewhere).
 import { describe, expect, it } from 'vitest';
-import { UpstreamError } from '../src/http/errors.js';
+import { InferenceError } from '../src/inference/inference-client.js';
 import { ReplicaPool } from '../src/inference/replica-pool.js';
 import { DnsReplicas, fixedReplicas, type ReplicaSource } from '../src/inference/replica-source.js';
 import { FAKE_MODEL, FakeInference } from './support/fake-inference.js';
@@ -54,7 +54,7 @@ describe('submissions', () => {
     fake(A).down = true;
     expect(await replicas.submit(image, params)).toMatch(new RegExp(`^${B}#`));
     fake(B).down = true;
-    await expect(replicas.submit(image, params)).rejects.toMatchObject({ status: 503 });
+    await expect(replicas.submit(image, params)).rejects.toMatchObject({ failure: 'unavailable' });
   });
 
   it('when a replica refuses the image, then that is the answer (not tried elsewhere)', async () => {
@@ -81,9 +81,9 @@ describe('polls', () => {
     const { replicas, fake, advance } = pool([A, B], 10_000);
     const onA = await replicas.submit(image, params);
     fake(A).down = true;
-    await expect(replicas.check(onA)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(replicas.check(onA)).rejects.toBeInstanceOf(InferenceError);
     advance(9_000);
-    await expect(replicas.check(onA)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(replicas.check(onA)).rejects.toBeInstanceOf(InferenceError);
     advance(1_000);
     expect(await replicas.check(onA)).toEqual({ status: 'not_found' });
   });
@@ -92,9 +92,9 @@ describe('polls', () => {
     const { replicas, fake, advance } = pool([A], 10_000);
     const id = await replicas.submit(image, params);
     fake(A).down = true;
-    await expect(replicas.check(id)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(replicas.check(id)).rejects.toBeInstanceOf(InferenceError);
     advance(60_000);
-    await expect(replicas.check(id)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(replicas.check(id)).rejects.toBeInstanceOf(InferenceError);
   });
 
   it('when a replica leaves the set, then its tasks are not_found and new tasks go to the others', async () => {

@@ -2,9 +2,9 @@
 // at BentoML, a lost task to re-submit), within a small time budget. With a wait, it answers
 // once the task is finished or the wait is over, whichever comes first (long polling).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../http/errors.js';
 import type { DetectionContext } from './detection-module.js';
 import { type TaskRecord, type TaskView, toView } from './dto.js';
+import { DetectionError } from './errors.js';
 import { isTerminal } from './task-state.js';
 
 export interface WaitOptions {
@@ -36,7 +36,7 @@ async function currentView(ctx: DetectionContext, taskId: string): Promise<TaskV
   const known = ctx.finished.get(taskId) ?? (await ctx.advanceTracked(taskId));
   if (known) return answer(ctx, known);
   const task = await ctx.repo.read(taskId);
-  if (!task) throw new AppError(404, 'task_not_found', `there is no task ${taskId}`);
+  if (!task) throw new DetectionError('task_not_found', `there is no task ${taskId}`);
   if (isTerminal(task.record.status)) return answer(ctx, task.record);
   const advancing = ctx.advancer.advance(task).catch((err: unknown) => {
     ctx.log.warn({ task_id: taskId, err: (err as Error).message }, 'could not advance task on read');

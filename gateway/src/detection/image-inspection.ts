@@ -2,7 +2,7 @@
 // client's Content-Type or file name) and dimensions from the header alone, so a
 // decompression bomb is refused without decoding a pixel.
 import { imageSize } from 'image-size';
-import { AppError } from '../http/errors.js';
+import { DetectionError } from './errors.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'bmp';
 
@@ -35,24 +35,21 @@ const signatures: { format: ImageFormat; contentType: string; matches: (b: Buffe
 
 export function inspectImage(bytes: Buffer, limits: ImageLimits): InspectedImage {
   if (bytes.length > limits.maxBytes)
-    throw new AppError(
-      413,
+    throw new DetectionError(
       'image_too_large',
       `the image is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes (MAX_IMAGE_BYTES)`,
     );
-  if (bytes.length === 0) throw new AppError(400, 'image_empty', 'the image field holds an empty file');
+  if (bytes.length === 0) throw new DetectionError('image_empty', 'the image field holds an empty file');
   const signature = signatures.find((s) => s.matches(bytes));
   if (!signature)
-    throw new AppError(
-      415,
+    throw new DetectionError(
       'unsupported_image_type',
       'the upload is not a JPEG, PNG, WebP or BMP image (judged by its first bytes)',
     );
   const { width, height } = readDimensions(bytes, signature.format);
   const pixels = width * height;
   if (pixels > limits.maxPixels)
-    throw new AppError(
-      422,
+    throw new DetectionError(
       'image_too_many_pixels',
       `the image is ${width}×${height} = ${pixels} pixels; the limit is ${limits.maxPixels} (MAX_IMAGE_PIXELS)`,
     );
@@ -61,7 +58,7 @@ export function inspectImage(bytes: Buffer, limits: ImageLimits): InspectedImage
 
 function readDimensions(bytes: Buffer, format: ImageFormat): { width: number; height: number } {
   const unreadable = (why: string) =>
-    new AppError(422, 'image_unreadable', `the ${format.toUpperCase()} header cannot be parsed: ${why}`);
+    new DetectionError('image_unreadable', `the ${format.toUpperCase()} header cannot be parsed: ${why}`);
   let size: ReturnType<typeof imageSize>;
   try {
     size = imageSize(bytes);

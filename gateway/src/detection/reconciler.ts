@@ -7,8 +7,7 @@
 // answer.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { UpstreamError } from '../http/errors.js';
-import { WriteConflictError } from '../storage/object-store.js';
+import { StorageUnavailableError, WriteConflictError } from '../storage/object-store.js';
 import type { TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { TaskAdvancer } from './task-advancer.js';
@@ -138,7 +137,7 @@ export class Reconciler {
         const task = await this.loadOne(item);
         if (task) loaded.push(task);
       } catch (err) {
-        if (err instanceof UpstreamError) throw err; // storage down: this round is over
+        if (err instanceof StorageUnavailableError) throw err; // storage down: this round is over
         this.options.log.error(
           { task_id: item.taskId, err: (err as Error).message },
           'unreadable task record',
@@ -210,7 +209,7 @@ export class Reconciler {
       } catch (err) {
         // Changed by someone else: read it afresh next round. MinIO down: try again next round.
         if (err instanceof WriteConflictError) this.cache.delete(id);
-        else if (!(err instanceof UpstreamError)) throw err;
+        else if (!(err instanceof StorageUnavailableError)) throw err;
       }
     });
   }

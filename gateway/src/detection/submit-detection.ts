@@ -1,9 +1,9 @@
 // Use case: accept an image for detection. Everything is checked before anything is
 // stored; the answer comes once image and record are durable in MinIO, and the submission to
 // BentoML happens after it, so the caller never waits for the model server.
-import { AppError } from '../http/errors.js';
 import type { DetectionContext } from './detection-module.js';
 import { type DetectionParams, type TaskRecord, type TaskView, toView } from './dto.js';
+import { DetectionError } from './errors.js';
 import { inspectImage } from './image-inspection.js';
 import { requestSha256 } from './request-fingerprint.js';
 import { newTaskId, taskIdForKey } from './task-id.js';
@@ -32,12 +32,10 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     if (existing) return { task: sameRequestOr422(existing.record, fingerprint), created: false };
   }
   if (await ctx.queueDepth.isFull())
-    throw new AppError(
-      429,
+    throw new DetectionError(
       'queue_full',
       `${ctx.queueDepth.maxDepth} tasks are waiting (MAX_QUEUE_DEPTH); try again shortly`,
-      undefined,
-      { 'Retry-After': '1' },
+      1,
     );
   const record = newTask({
     taskId,
@@ -78,8 +76,7 @@ function sameRequestOr422(record: TaskRecord, fingerprint: string | undefined): 
 }
 
 const keyReused = () =>
-  new AppError(
-    422,
+  new DetectionError(
     'idempotency_key_reused',
     'this Idempotency-Key was used for another request, with a different image or parameters; use a new key',
   );

@@ -3,9 +3,12 @@
 // wins and the other re-reads and re-decides. Used by POST (first submission), GET (advance on
 // read) and the reconciler (everything else).
 import type { Logger } from 'pino';
-import { UpstreamError } from '../http/errors.js';
-import { type InferenceClient, InferenceRejectedError } from '../inference/inference-client.js';
-import { WriteConflictError } from '../storage/object-store.js';
+import {
+  type InferenceClient,
+  InferenceError,
+  InferenceRejectedError,
+} from '../inference/inference-client.js';
+import { StorageUnavailableError, WriteConflictError } from '../storage/object-store.js';
 import type { RetryReason, TaskError, TaskRecord } from './dto.js';
 import type { TaskRepository, Versioned } from './task-repository.js';
 import {
@@ -127,7 +130,7 @@ export class TaskAdvancer {
       return await this.save(task, task.record);
     } catch (err) {
       // MinIO down: kept back a while longer (a conflict is decided by the caller).
-      if (err instanceof UpstreamError && !now) return task;
+      if (err instanceof StorageUnavailableError && !now) return task;
       throw err;
     }
   }
@@ -202,14 +205,14 @@ export class TaskAdvancer {
       // A server error from a live BentoML uses up the attempt, so a submission it keeps refusing
       // ends failed instead of being claimed and released forever (seen: a worker whose task store
       // answered 500 to every submit).
-      if (err instanceof UpstreamError && err.status === 502)
+      if (err instanceof InferenceError && err.failure === 'bad_response')
         return this.retryTask(
           task,
           'failed',
           `the inference service refused the submission: ${err.message}`,
           defer,
         );
-      if (err instanceof UpstreamError) {
+      if (err instanceof InferenceError) {
         this.readiness = { ready: false, at: Date.now() };
         this.options.log.warn({ task_id: record.task_id, err: err.message }, 'submission postponed');
         return this.save(task, release(record, this.clock()));
@@ -265,9 +268,10 @@ export class TaskAdvancer {
         }
       }
     } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
+      if (!(err instanceof InferenceError || err instanceof StorageUnavailableError)) throw err;
       // An answer that makes no sense uses up the attempt, so no task polls forever...
-      if (err.status === 502) return this.retryTask(task, 'failed', err.message, defer);
+      if (err instanceof InferenceError && err.failure === 'bad_response')
+        return this.retryTask(task, 'failed', err.message, defer);
       // ...while down or slow (BentoML or MinIO) changes nothing: the next poll tries again.
       return task;
     }

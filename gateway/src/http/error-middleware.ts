@@ -1,6 +1,28 @@
-// The one error middleware: maps every failure to {"error": {"code", "message", "details?"}}.
+// The one error middleware: maps every failure to {"error": {"code", "message", "details?"}},
+// and is the one place that gives the use cases' and the ports' errors an HTTP status.
 import type { ErrorRequestHandler } from 'express';
+import { DetectionError, type DetectionErrorCode } from '../detection/errors.js';
+import { InferenceError, type InferenceFailure } from '../inference/inference-client.js';
+import { StorageUnavailableError } from '../storage/object-store.js';
 import { AppError } from './errors.js';
+
+const DETECTION_STATUS: Record<DetectionErrorCode, number> = {
+  task_not_found: 404,
+  queue_full: 429,
+  idempotency_key_reused: 422,
+  image_too_large: 413,
+  image_empty: 400,
+  unsupported_image_type: 415,
+  image_too_many_pixels: 422,
+  image_unreadable: 422,
+};
+
+/** The model server down or not ready: 503; too slow: 504; an answer we cannot use: 502. */
+const INFERENCE_STATUS: Record<InferenceFailure, number> = {
+  unavailable: 503,
+  timeout: 504,
+  bad_response: 502,
+};
 
 /** What express-openapi-validator throws: an HTTP status and the schema violations. */
 interface ValidatorError {
@@ -15,7 +37,7 @@ const isValidatorError = (err: unknown): err is ValidatorError =>
 export function errorHandler(maxImageBytes: number): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err, maxImageBytes);
-    if (error.status >= 500 && !(err instanceof AppError)) req.log?.error({ err }, 'unexpected error');
+    if (error.code === 'internal') req.log?.error({ err }, 'unexpected error');
     const body = { code: error.code, message: error.message };
     res
       .status(error.status)
@@ -26,6 +48,14 @@ export function errorHandler(maxImageBytes: number): ErrorRequestHandler {
 
 function toAppError(err: unknown, maxImageBytes: number): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof DetectionError) {
+    const headers: Record<string, string> =
+      err.retryAfterS === undefined ? {} : { 'Retry-After': String(err.retryAfterS) };
+    return new AppError(DETECTION_STATUS[err.code], err.code, err.message, undefined, headers);
+  }
+  if (err instanceof InferenceError)
+    return new AppError(INFERENCE_STATUS[err.failure], err.code, err.message);
+  if (err instanceof StorageUnavailableError) return new AppError(503, err.code, err.message);
   if (isValidatorError(err)) return fromValidator(err, maxImageBytes);
   return new AppError(500, 'internal', 'internal error');
 }

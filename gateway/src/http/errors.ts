@@ -1,5 +1,7 @@
-// One error type for everything the API answers with a non-2xx status, and one body shape:
-// {"error": {"code", "message", "details?"}}.
+// The HTTP layer's error: a status, a code and a message, answered as
+// {"error": {"code", "message", "details?"}}. Errors of the use cases and of the ports are their
+// own types (detection/errors.ts, storage/object-store.ts, inference/inference-client.ts), given
+// their status in error-middleware.ts.
 export class AppError extends Error {
   constructor(
     readonly status: number,
@@ -10,12 +12,5 @@ export class AppError extends Error {
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
-  }
-}
-
-/** A dependency (MinIO, BentoML) failed or is unreachable: 503, or 502 / 504 for bad / slow answers. */
-export class UpstreamError extends AppError {
-  constructor(code: string, message: string, status: 502 | 503 | 504 = 503) {
-    super(status, code, message);
   }
 }

@@ -2,7 +2,7 @@
 // service (see docs of bento/src/mini_streamio/serving/service.py). A poll asks /detect/get
 // alone, not /detect/status first: BentoML answers it for a task still running too (400, "not
 // completed yet"), so a finished task costs one request instead of two. Failures are mapped here:
-// unreachable → 503, timeout → 504, an answer we cannot use → 502 (all UpstreamError);
+// unreachable → 'unavailable', timeout → 'timeout', an answer we cannot use → 'bad_response' (all InferenceError);
 // a 4xx on submit → InferenceRejectedError. Requests go through node:http on kept-alive
 // connections: a few calls per task, where a general HTTP client's per-request work showed in
 // the gateway's CPU profile.
@@ -11,10 +11,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import { type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
-import { UpstreamError } from '../http/errors.js';
 import {
   type ImageUpload,
   type InferenceClient,
+  InferenceError,
   InferenceRejectedError,
   type InferenceTaskState,
   type ServedModel,
@@ -117,17 +117,14 @@ export class BentoMLClient implements InferenceClient {
     return { status: 'completed', outcome: this.parse(res, 'get', detectionOutcomeSchema) };
   }
 
-  /** One request; network failures become UpstreamError 503 (unreachable) or 504 (timeout). */
+  /** One request; network failures become InferenceError 'unavailable' or 'timeout'. */
   private async call(what: string, request: () => Promise<Answer>): Promise<Answer> {
     try {
       return await request();
     } catch (err) {
       if ((err as { code?: string }).code === 'ETIMEDOUT')
-        throw new UpstreamError('inference_timeout', `BentoML did not answer ${what} in time`, 504);
-      throw new UpstreamError(
-        'inference_unavailable',
-        `BentoML is unreachable (${what}): ${(err as Error).message}`,
-      );
+        throw new InferenceError('timeout', `BentoML did not answer ${what} in time`);
+      throw new InferenceError('unavailable', `BentoML is unreachable (${what}): ${(err as Error).message}`);
     }
   }
 
@@ -162,13 +159,13 @@ export class BentoMLClient implements InferenceClient {
     });
   }
 
-  /** A 2xx body of the expected shape, else UpstreamError (503 while BentoML is busy starting, else 502). */
+  /** A 2xx body of the expected shape, else InferenceError ('unavailable' while BentoML starts, else 'bad_response'). */
   private parse<T>(res: Answer, what: string, schema: z.ZodType<T>): T {
     if (res.status === 503)
-      throw new UpstreamError('inference_unavailable', `BentoML is not ready (${what}): ${describe(res)}`);
+      throw new InferenceError('unavailable', `BentoML is not ready (${what}): ${describe(res)}`);
     const parsed = res.status === 200 ? schema.safeParse(res.data) : undefined;
     if (parsed?.success) return parsed.data;
-    throw new UpstreamError('inference_bad_response', `BentoML answered ${what} with ${describe(res)}`, 502);
+    throw new InferenceError('bad_response', `BentoML answered ${what} with ${describe(res)}`);
   }
 }
 

@@ -24,8 +24,9 @@ export interface ServedModel {
 }
 
 /**
- * Implementations throw UpstreamError (503 unreachable, 504 timeout, 502 bad answer) when the
- * server cannot be asked, and InferenceRejectedError when it refuses the input itself.
+ * Implementations throw InferenceError when the server cannot be asked (unreachable or not
+ * ready, too slow, an answer that makes no sense), and InferenceRejectedError when it refuses
+ * the input itself.
  */
 export interface InferenceClient {
   /** True when the model server reports it can take work (a model is loaded). */
@@ -40,3 +41,21 @@ export interface InferenceClient {
 
 /** The model server refused a submission as invalid (4xx): submitting it again would not help. */
 export class InferenceRejectedError extends Error {}
+
+/** Why the model server could not be asked. */
+export type InferenceFailure = 'unavailable' | 'timeout' | 'bad_response';
+
+/** The model server is down or not ready, did not answer in time, or answered nonsense. */
+export class InferenceError extends Error {
+  constructor(
+    readonly failure: InferenceFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  /** inference_unavailable, inference_timeout or inference_bad_response. */
+  get code(): string {
+    return `inference_${this.failure}`;
+  }
+}

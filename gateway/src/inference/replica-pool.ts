@@ -5,11 +5,19 @@
 // set (removed from BENTOML_URLS or from DNS), or has been unreachable for a while while another
 // answers, is reported `not_found`: the advancer then submits it again, to a live replica.
 import type { DetectionParams } from '../detection/dto.js';
-import { UpstreamError } from '../http/errors.js';
-import type { ImageUpload, InferenceClient, InferenceTaskState, ServedModel } from './inference-client.js';
+import {
+  type ImageUpload,
+  type InferenceClient,
+  InferenceError,
+  type InferenceTaskState,
+  type ServedModel,
+} from './inference-client.js';
 import type { ReplicaSource } from './replica-source.js';
 
 const SEPARATOR = '#';
+
+const isUnavailable = (err: unknown): err is InferenceError =>
+  err instanceof InferenceError && err.failure === 'unavailable';
 
 interface Replica {
   url: string;
@@ -53,7 +61,7 @@ export class ReplicaPool implements InferenceClient {
   }
 
   async submit(image: ImageUpload, params: DetectionParams): Promise<string> {
-    let unreachable: UpstreamError | undefined;
+    let unreachable: InferenceError | undefined;
     for (const replica of this.byPreference()) {
       // Counted from the start, so submissions made at the same time spread too.
       replica.inFlight += 1;
@@ -65,12 +73,12 @@ export class ReplicaPool implements InferenceClient {
         replica.inFlight -= 1;
         // Unreachable or not ready: the next replica may take it. Anything else (a refusal, a
         // timeout after which it may have been accepted) is the caller's, as with one replica.
-        if (!(err instanceof UpstreamError && err.status === 503)) throw err;
+        if (!isUnavailable(err)) throw err;
         replica.downSince ??= this.clock();
         unreachable = err;
       }
     }
-    throw unreachable ?? new UpstreamError('inference_unavailable', 'no BentoML replica is known right now');
+    throw unreachable ?? new InferenceError('unavailable', 'no BentoML replica is known right now');
   }
 
   async check(inferenceTaskId: string): Promise<InferenceTaskState> {
@@ -83,7 +91,7 @@ export class ReplicaPool implements InferenceClient {
       if (state.status !== 'in_progress') replica.inFlight = Math.max(0, replica.inFlight - 1);
       return state;
     } catch (err) {
-      if (!(err instanceof UpstreamError && err.status === 503)) throw err;
+      if (!isUnavailable(err)) throw err;
       replica.downSince ??= this.clock();
       if (!this.isLost(replica)) throw err;
       replica.inFlight = Math.max(0, replica.inFlight - 1);

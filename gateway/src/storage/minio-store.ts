@@ -1,13 +1,13 @@
 // MinIO adapter of the ObjectStore port. Every MinIO failure that is not "no such object" or
-// "condition failed" becomes an UpstreamError (503 storage_unavailable) here, so callers above
-// never see MinIO's own error types.
+// "condition failed" becomes a StorageUnavailableError here, so callers above never see MinIO's
+// own error types.
 import { Client, type LifecycleConfig } from 'minio';
 import type { Config } from '../config.js';
-import { UpstreamError } from '../http/errors.js';
 import {
   type ListedObject,
   type ObjectStore,
   type PutOptions,
+  StorageUnavailableError,
   type StoredObject,
   WriteConflictError,
 } from './object-store.js';
@@ -130,8 +130,7 @@ export class MinioStore implements ObjectStore {
   async removeMany(bucket: string, keys: string[]): Promise<void> {
     const failures = await this.call(() => this.client.removeObjects(bucket, keys));
     if (failures.length > 0)
-      throw new UpstreamError(
-        'storage_unavailable',
+      throw new StorageUnavailableError(
         `MinIO did not remove ${failures.length} of ${keys.length} objects: ${JSON.stringify(failures[0])}`,
       );
   }
@@ -170,8 +169,8 @@ export class MinioStore implements ObjectStore {
     try {
       return await operation();
     } catch (err) {
-      if (err instanceof UpstreamError || isMissing(err) || isConflict(err)) throw err;
-      throw new UpstreamError('storage_unavailable', `MinIO is unavailable: ${(err as Error).message}`);
+      if (err instanceof StorageUnavailableError || isMissing(err) || isConflict(err)) throw err;
+      throw new StorageUnavailableError(`MinIO is unavailable: ${(err as Error).message}`);
     }
   }
 }

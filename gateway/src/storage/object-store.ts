@@ -21,7 +21,7 @@ export interface ListedObject {
 }
 
 export interface ObjectStore {
-  /** Resolves when the store answers; rejects with an UpstreamError otherwise. */
+  /** Resolves when the store answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   /** Stores an object and returns its new ETag; rejects with WriteConflictError when a condition fails. */
   put(bucket: string, key: string, body: Buffer, options?: PutOptions): Promise<string>;
@@ -34,6 +34,11 @@ export interface ObjectStore {
   removeMany(bucket: string, keys: string[]): Promise<void>;
   /** Up to `limit` objects whose key starts with `prefix`, in key order. */
   list(bucket: string, prefix: string, limit: number): Promise<ListedObject[]>;
+}
+
+/** The store cannot be reached or failed a request: nothing can be read or written now. */
+export class StorageUnavailableError extends Error {
+  readonly code = 'storage_unavailable';
 }
 
 /** A conditional write found the object changed (If-Match) or already there (If-None-Match). */

@@ -2,10 +2,10 @@
 // whose behaviour a test sets (answer, hang, fail, forget, be down), recording every call.
 import { imageSize } from 'image-size';
 import type { DetectionOutcome, DetectionParams } from '../../src/detection/dto.js';
-import { UpstreamError } from '../../src/http/errors.js';
 import {
   type ImageUpload,
   type InferenceClient,
+  InferenceError,
   InferenceRejectedError,
   type InferenceTaskState,
   type ServedModel,
@@ -63,11 +63,7 @@ export class FakeInference implements InferenceClient {
     if (this.rejecting) throw new InferenceRejectedError('the fake refuses this image');
     if (this.failingSubmissions) {
       this.submissions.push({ inferenceTaskId: '', image: image.bytes, params });
-      throw new UpstreamError(
-        'inference_bad_response',
-        'BentoML answered submit with 500 database is locked',
-        502,
-      );
+      throw new InferenceError('bad_response', 'BentoML answered submit with 500 database is locked');
     }
     const inferenceTaskId = `fake-${this.nextId++}`;
     this.tasks.set(inferenceTaskId, { image, params, status: 'in_progress' });
@@ -108,7 +104,7 @@ export class FakeInference implements InferenceClient {
   }
 
   private assertUp(): void {
-    if (this.down) throw new UpstreamError('inference_unavailable', 'the fake inference service is down');
+    if (this.down) throw new InferenceError('unavailable', 'the fake inference service is down');
   }
 }
 

@@ -6,9 +6,12 @@ import { pino } from 'pino';
 import { startTestStack, type TestStack } from '../../../scripts/stack/test-stack.js';
 import { composeGateway, type Gateway } from '../../src/compose.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { UpstreamError } from '../../src/http/errors.js';
 import { MinioStore, minioClient } from '../../src/storage/minio-store.js';
-import type { ObjectStore, PutOptions } from '../../src/storage/object-store.js';
+import {
+  type ObjectStore,
+  type PutOptions,
+  StorageUnavailableError,
+} from '../../src/storage/object-store.js';
 import { FakeInference } from './fake-inference.js';
 
 export interface RunningGateway {
@@ -122,7 +125,7 @@ export class RefusingStore implements ObjectStore {
   async put(bucket: string, key: string, body: Buffer, options?: PutOptions): Promise<string> {
     if (this.held(bucket, key)) await this.hold;
     if (this.refused(bucket, key))
-      throw new UpstreamError('storage_unavailable', `object storage refused ${bucket}/${key} (test)`);
+      throw new StorageUnavailableError(`object storage refused ${bucket}/${key} (test)`);
     return this.real.put(bucket, key, body, options);
   }
 }
