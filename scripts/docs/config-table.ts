@@ -41,6 +41,8 @@ export const descriptions: Record<string, string> = {
   MINIO_SECRET_KEY: `MinIO password, 8 characters or more. ${devSecret}`,
   MINIO_REGION: 'S3 region the clients sign their requests for.',
   MLFLOW_TRACKING_URI: 'URL of the MLflow server: tracking and model registry.',
+  MLFLOW_BACKEND_STORE_URI:
+    "MLflow server's store of runs, metrics and registry. Unset: SQLite in the data directory; `postgresql://user:password@host:port/database`: a PostgreSQL database several users share. Checked at start; the password is never printed.",
   BENTOML_URL: 'URL of the BentoML service the gateway submits tasks to.',
   BENTOML_URLS:
     'Several BentoML replicas (comma-separated URLs), instead of `BENTOML_URL`: each task goes to the live one with the fewest tasks in flight and is polled there; the tasks of one unreachable for `BENTOML_TIMEOUT_MS` while another answers go to another.',

@@ -81,8 +81,9 @@ for cls in vars(module).values():
         for field_name, field in cls.model_fields.items():
             for name in names(cls, field_name, field):
                 setting = {"name": name.upper(), "required": field.is_required()}
-                if not field.is_required():
-                    setting["fallback"] = text(field.get_default(call_default_factory=True))
+                default = None if field.is_required() else field.get_default(call_default_factory=True)
+                if default is not None:  # a default of None: unset, as in the zod schemas
+                    setting["fallback"] = text(default)
                 settings.append(setting)
 print(json.dumps(settings))
 `;

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     minio_region: str = "us-east-1"
     mlflow_tracking_uri: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:5000")
     mlflow_port: int = Field(default=5000, ge=1, le=65535)
+    # The MLflow server's backend store (runs, metrics, registry): unset, SQLite under data_dir;
+    # postgresql://user:password@host:port/database for a database several users share. Checked by
+    # the server's launcher (tracking_server.py), the only process that uses it.
+    mlflow_backend_store_uri: SecretStr | None = None
     bentoml_port: int = Field(default=3000, ge=1, le=65535)
     data_dir: Path = Field(default=REPO_ROOT / ".data", validation_alias="MINI_STREAMIO_DATA_DIR")
     # Whether Ultralytics may download pretrained weights. Decided by the operator, never by
@@ -59,6 +63,11 @@ class Settings(BaseSettings):
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
     inference_nice: int = Field(default=10, ge=0, le=19)
     inference_sched_idle: bool = True  # and run under SCHED_IDLE: preempted whenever a request needs a core
+
+    @field_validator("mlflow_backend_store_uri", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `VAR=` in an .env file, or compose passing it on empty
 
     @property
     def minio_secure(self) -> bool:
@@ -91,12 +100,30 @@ _ALIASES = {
 }
 
 
+def redact_url(url: str) -> str:
+    """The URL with the password of its user part replaced by `***`, for messages and logs."""
+    scheme, separator, rest = url.partition("://")
+    at = rest.rfind("@")  # the last one: an unencoded `@` may be part of the password
+    if not separator or at < 0:
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1 :]}"
+
+
+def _shown(field: str, value: object) -> str:
+    """A rejected value as an error message may show it: secrets never, URLs without a password."""
+    annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
+    if annotation is not None and SecretStr in (annotation, *getattr(annotation, "__args__", ())):
+        return repr(redact_url(value)) if isinstance(value, str) and "://" in value else "'***'"
+    return repr(redact_url(value) if isinstance(value, str) else value)
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for issue in error.errors():
         field = str(issue["loc"][0]) if issue["loc"] else "?"
         name = _ALIASES.get(field, field.upper())
-        lines.append(f"  {name}={issue.get('input')!r}: {issue['msg']}")
+        lines.append(f"  {name}={_shown(field, issue.get('input'))}: {issue['msg']}")
     return "invalid setting(s):\n" + "\n".join(lines)
 
 
