@@ -154,9 +154,35 @@ install_chromium() {
   log "warning: no Chromium ($why): the web page test will be skipped"
 }
 
+# PostgreSQL for the test of the MLflow server on a PostgreSQL backend store
+# (bento/tests/test_tracking_postgres.py starts its own throw-away server from these binaries):
+# Debian's package, installed when missing. Not fatal: where it cannot be installed,
+# .stack/postgresql-unavailable says why and that test is skipped with that reason.
+install_postgresql() {
+  local note="$ROOT/.stack/postgresql-unavailable" why=""
+  rm -f "$note"
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
+  if ! command -v apt-get >/dev/null 2>&1; then
+    why="no apt-get here to install Debian's postgresql package"
+  elif [[ "$(id -u)" != 0 ]]; then
+    why="installing postgresql needs root: sudo apt-get install postgresql"
+  else
+    log "installing PostgreSQL (apt-get install postgresql) for the MLflow-on-PostgreSQL test"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } \
+      >"$ROOT/.stack/postgresql-install.log" 2>&1 </dev/null; then
+      why="apt-get install postgresql failed (see .stack/postgresql-install.log)"
+    fi
+  fi
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
+  why="${why:-apt-get installed postgresql, yet no /usr/lib/postgresql/*/bin/initdb}"
+  printf '%s\n' "$why" >"$note"
+  log "warning: no PostgreSQL ($why): the MLflow-on-PostgreSQL test will be skipped"
+}
+
 install_npm
 install_uv
 install_python
 install_minio
 install_kubernetes_tools
 install_chromium
+install_postgresql
