@@ -135,6 +135,62 @@ describe('helm and kubeconform (installed by scripts/setup.sh)', () => {
     expect(unchanged.status, unchanged.output).toBe(0);
     expect(unchanged.summary).toEqual({ valid: 1, invalid: 0, errors: 0, skipped: 0 });
   });
+
+  it('when objects of dotted API groups or recursive schemas are given, then the offline schemas find and validate them', () => {
+    const ingress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'gateway' },
+      spec: {
+        rules: [
+          {
+            host: 'detect.example.com',
+            http: {
+              paths: [
+                {
+                  path: '/',
+                  pathType: 'Prefix',
+                  backend: { service: { name: 'gateway', port: { number: 8080 } } },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    };
+    // A CRD's openAPIV3Schema is recursive (JSONSchemaProps), kept as definitions in the file.
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'widgets.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { kind: 'Widget', plural: 'widgets' },
+        scope: 'Namespaced',
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
+            },
+          },
+        ],
+      },
+    };
+    const report = validate([ingress, crd].map((o) => stringify(o)).join('---\n'));
+    expect(report.status, report.output).toBe(0);
+    expect(report.summary).toEqual({ valid: 2, invalid: 0, errors: 0, skipped: 0 });
+    const badCrd = structuredClone(crd);
+    (badCrd.spec.versions[0] as K8sObject).schema.openAPIV3Schema.properties.spec.properties.size.typo = true;
+    const bad = validate(stringify(badCrd));
+    expect(bad.summary.invalid, bad.output).toBe(1);
+    expect(bad.output).toContain('typo');
+  });
 });
 
 describe('deploy/helm/mini-streamio', () => {
