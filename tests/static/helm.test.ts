@@ -92,7 +92,7 @@ function unknownSettings(workload: K8sObject, schema: Schema): string[] {
 
 /** Environment variables holding credentials that do not come from a Secret. */
 function inlinedCredentials(workload: K8sObject): string[] {
-  const credentials = /ACCESS_KEY|SECRET_KEY|API_KEY|ROOT_USER|ROOT_PASSWORD|PASSWORD|TOKEN/;
+  const credentials = /ACCESS_KEY|SECRET_KEY|API_KEY|ROOT_USER|ROOT_PASSWORD|PASSWORD|TOKEN|STORE_URI/;
   return envOf(workload)
     .filter((e) => credentials.test(e.name) && !e.valueFrom?.secretKeyRef)
     .map((e) => `${workload.metadata.name}: ${e.name}`);
@@ -210,6 +210,7 @@ describe('deploy/helm/mini-streamio', () => {
     ).toContain('s3.existingSecret');
     expect(failure('--set', 'apiKey.value=short').stderr).toContain('apiKey.value must have 8 characters');
     expect(failure('--set', 'mlflow.enabled=false').stderr).toContain('mlflow.externalTrackingUri');
+    expect(failure('--set', 'mlflow.replicaCount=2').stderr).toContain('mlflow.backendStore.existingSecret');
   });
 
   it('when installed, then NOTES.txt says how to reach the gateway and how to bootstrap a model', () => {
@@ -249,6 +250,26 @@ describe('deploy/helm/mini-streamio', () => {
     expect(external).toContain('export MINIO_ENDPOINT=https://s3.eu-west-1.amazonaws.com');
     expect(external).toContain('get secret streamio-s3');
     expect(external).not.toContain('WARNING');
+  });
+
+  it('when MLflow keeps its store in PostgreSQL, then the URI comes from the Secret, nothing is on a volume, and replicas may roll', () => {
+    const manifests = render(
+      '--set',
+      'mlflow.backendStore.existingSecret=mlflow-db',
+      '--set',
+      'mlflow.replicaCount=2',
+    );
+    const report = validate(manifests);
+    expect(report.status, report.output).toBe(0);
+    const objects = objectsOf(manifests);
+    expect(objects.filter((o) => o.kind === 'PersistentVolumeClaim')).toEqual([]);
+    const mlflow = find(objects, 'Deployment', name('mlflow'));
+    expect(mlflow.spec.replicas).toBe(2);
+    expect(mlflow.spec.strategy.type).toBe('RollingUpdate');
+    expect(secretRefsOf(mlflow)).toContain('mlflow-db/MLFLOW_BACKEND_STORE_URI');
+    expect(inlinedCredentials(mlflow)).toEqual([]);
+    expect(podSpecOf(mlflow).volumes).toEqual([{ name: 'data', emptyDir: {} }]);
+    expect(unknownSettings(mlflow, pythonSchema())).toEqual([]);
   });
 
   describe('rendered with the default values (in-chart MinIO and MLflow)', () => {
