@@ -26,7 +26,7 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2)"; }
 
 need node "Node.js 20.19 or newer (to run npm; the project installs Node 22 for itself)"
 need python3 "Python 3.11"
-need go "Go 1.24 or newer, to build the MinIO server"
+need go "Go 1.24 or newer, to build the MinIO server, helm and kubeconform (these two need Go 1.26, which go fetches itself from the module proxy)"
 python3 -c 'import sys; sys.exit(0 if sys.version_info[:2]==(3,11) else 1)' \
   || die "Python 3.11 is required as python3, found $(python3 --version)"
 
