@@ -1,6 +1,9 @@
 // What a gateway is built from, read from its settings: the MinIO and BentoML adapters and the
 // detection module's settings. Shared by the request thread (compose.ts) and the reconciler's
 // thread (reconciler-worker.ts), which build the same from the same config.
+import type { CallbackSender } from './callbacks/callback-sender.js';
+import { UrlPolicy } from './callbacks/url-policy.js';
+import { WebhookSender } from './callbacks/webhook-sender.js';
 import type { Config } from './config.js';
 import type { DetectionSettings } from './detection/detection-module.js';
 import { BentoMLClient } from './inference/bentoml-client.js';
@@ -13,6 +16,7 @@ import type { ObjectStore } from './storage/object-store.js';
 export interface Adapters {
   store: ObjectStore;
   inference: InferenceClient;
+  callbacks: CallbackSender;
 }
 
 export function createAdapters(config: Config): Adapters {
@@ -28,6 +32,7 @@ export function createAdapters(config: Config): Adapters {
       // A replica unreachable for one request timeout while another answers: run its tasks there.
       { lostAfterMs: config.BENTOML_TIMEOUT_MS },
     ),
+    callbacks: new WebhookSender(new UrlPolicy(config.CALLBACK_ALLOWED_HOSTS ?? []), config.CALLBACK_SECRET),
   };
 }
 
@@ -45,6 +50,11 @@ export function detectionSettings(config: Config): DetectionSettings {
   return {
     buckets: { images: config.IMAGES_BUCKET, tasks: config.TASKS_BUCKET },
     limits: { maxBytes: config.MAX_IMAGE_BYTES, maxPixels: config.MAX_IMAGE_PIXELS },
+    callbackPolicy: {
+      maxAttempts: config.CALLBACK_MAX_ATTEMPTS,
+      firstBackoffMs: 1_000,
+      maxBackoffMs: 60_000,
+    },
     policy: {
       maxAttempts: config.MAX_ATTEMPTS,
       taskTimeoutMs: config.TASK_TIMEOUT_MS,

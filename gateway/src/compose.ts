@@ -4,6 +4,7 @@
 import type express from 'express';
 import { type Logger, pino } from 'pino';
 import { createAdapters, detectionSettings } from './adapters.js';
+import type { CallbackSender } from './callbacks/callback-sender.js';
 import type { Config } from './config.js';
 import {
   createDetectionModule,
@@ -30,6 +31,7 @@ export interface Gateway<R extends ReconcilerRunner = Reconciler> {
 export interface GatewayOverrides {
   store?: ObjectStore;
   inference?: InferenceClient;
+  callbacks?: CallbackSender;
   logger?: Logger;
   validateResponses?: boolean;
 }
@@ -58,8 +60,7 @@ function assemble<R extends ReconcilerRunner>(
   const inference = overrides.inference ?? adapters.inference;
   const metrics = new GatewayMetrics();
   const { context, reconciler } = createDetectionModule(
-    store,
-    inference,
+    { store, inference, callbacks: overrides.callbacks ?? adapters.callbacks },
     detectionSettings(config),
     metrics.taskEvents(),
     logger,

@@ -63,6 +63,15 @@ export const configSchema = z.object({
   API_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8).optional()),
   /** Browser origins allowed to call the API from their pages (CORS); unset allows none. */
   CORS_ORIGINS: originList,
+  /** HMAC key of webhooks' X-Signature; unset: POST refuses callback_url. Empty means unset. */
+  CALLBACK_SECRET: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
+  /** Hosts webhooks may reach over http and at private addresses (comma-separated names). */
+  CALLBACK_ALLOWED_HOSTS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() ? v.split(',').map((h) => h.trim()) : undefined),
+    z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, 'expected host names')).optional(),
+  ),
+  /** Deliveries of one webhook before it is given up (back-off 1 s, doubling, up to 60 s). */
+  CALLBACK_MAX_ATTEMPTS: positiveInt(5),
   /** Largest accepted upload. */
   MAX_IMAGE_BYTES: positiveInt(10 * MiB),
   /** Decompression-bomb guard: width × height above this is refused before anything decodes it. */
@@ -96,13 +105,16 @@ const configChecks = configSchema.refine((c) => !(c.BENTOML_URLS && c.BENTOML_DN
 
 export class ConfigError extends Error {}
 
+/** Settings whose values never appear in an error. */
+const SECRETS = new Set(['API_KEY', 'MINIO_SECRET_KEY', 'CALLBACK_SECRET']);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configChecks.safeParse(env);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0]);
     // Never echo a secret back into logs.
-    const shown = name === 'API_KEY' || name === 'MINIO_SECRET_KEY' ? '(hidden)' : JSON.stringify(env[name]);
+    const shown = SECRETS.has(name) ? '(hidden)' : JSON.stringify(env[name]);
     return `  ${name}=${shown}: ${issue.message}`;
   });
   throw new ConfigError(`invalid setting(s):\n${problems.join('\n')}`);

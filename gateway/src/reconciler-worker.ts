@@ -13,10 +13,8 @@ if (!port) throw new Error('reconciler-worker.ts runs as a worker thread of the 
 const config = workerData as Config; // validated by the request thread before it started this one
 const log = pino({ level: config.LOG_LEVEL }).child({ thread: 'reconciler' });
 const post = (message: FromReconciler) => port.postMessage(message);
-const { store, inference } = createAdapters(config);
 const { reconciler } = createDetectionModule(
-  store,
-  inference,
+  createAdapters(config),
   // GETs are answered on the request thread: no finished records kept here.
   { ...detectionSettings(config), finishedTasksKept: 0 },
   {

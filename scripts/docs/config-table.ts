@@ -54,6 +54,12 @@ export const descriptions: Record<string, string> = {
     'When set (8 characters or more), `/image/detect` requires it in the `X-API-Key` header; the CLI sends it. Unset: no key.',
   CORS_ORIGINS:
     'Browser origins (comma-separated, exact: `https://host[:port]`) whose pages may call the API (CORS); preflights need no key. Unset: no CORS headers.',
+  CALLBACK_SECRET:
+    'Key (16 characters or more) of the HMAC-SHA256 in each webhook\'s `X-Signature: sha256=…` header. Unset: `POST` refuses a `callback_url` (422).',
+  CALLBACK_ALLOWED_HOSTS:
+    'Host names (comma-separated) webhooks may reach over http and at loopback, private or link-local addresses; every other `callback_url` must be https to public addresses (SSRF guard).',
+  CALLBACK_MAX_ATTEMPTS:
+    'Deliveries of one webhook before it is given up (`callback.state` failed); retries wait 1 s, doubling up to 60 s.',
   MAX_IMAGE_BYTES: 'Largest accepted upload, in bytes (10 MiB); larger answers 413.',
   MAX_IMAGE_PIXELS:
     'Decompression-bomb guard: width x height above this is refused (gateway: 422 from the header alone; BentoML: task fails `image_too_large`).',

@@ -1,8 +1,10 @@
 // Wires the detection module from its ports: one place that knows how the use cases, the
 // advancer, the queue depth and the reconciler fit together (used by start.ts and the tests).
 import type { Logger } from 'pino';
+import type { CallbackSender } from '../callbacks/callback-sender.js';
 import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { CallbackDeliverer } from './callback-deliverer.js';
 import type { TaskRecord } from './dto.js';
 import { FinishedTasks } from './finished-tasks.js';
 import type { ImageLimits } from './image-inspection.js';
@@ -10,13 +12,14 @@ import { QueueDepth } from './queue-depth.js';
 import { Reconciler } from './reconciler.js';
 import { TaskAdvancer, type TaskEvents } from './task-advancer.js';
 import { type TaskBuckets, TaskRepository, type Versioned } from './task-repository.js';
-import type { RetryPolicy } from './task-state.js';
+import type { CallbackPolicy, RetryPolicy } from './task-state.js';
 import { TaskWaiters } from './task-waiters.js';
 
 export interface DetectionSettings {
   buckets: TaskBuckets;
   limits: ImageLimits;
   policy: RetryPolicy;
+  callbackPolicy: CallbackPolicy;
   maxQueueDepth: number;
   reconcileIntervalMs: number;
   /** How long a GET may spend moving its task forward before it answers with what it read. */
@@ -25,9 +28,18 @@ export interface DetectionSettings {
   finishedTasksKept: number;
 }
 
+/** The ports the module works through: storage, the model server and webhooks. */
+export interface DetectionPorts {
+  store: ObjectStore;
+  inference: InferenceClient;
+  callbacks: CallbackSender;
+}
+
 /** What the use cases need. */
 export interface DetectionContext {
   repo: TaskRepository;
+  /** Checks a callback_url at POST (the same rules its deliveries meet). */
+  callbacks: CallbackSender;
   advancer: TaskAdvancer;
   queueDepth: QueueDepth;
   limits: ImageLimits;
@@ -73,6 +85,7 @@ export interface ReconcilerParts {
   queueDepth: QueueDepth;
   /** Metrics and the local queue count, for tasks the reconciler finished or retried. */
   events: TaskEvents;
+  deliverer: CallbackDeliverer;
   settings: DetectionSettings;
   log: Logger;
 }
@@ -95,6 +108,7 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
     scanLimit: Math.max(10_000, parts.settings.maxQueueDepth * 2),
     concurrency: 4,
     listEveryMs: listEveryMs(parts.settings),
+    deliverCallback: (task) => parts.deliverer.deliverIfDue(task),
     log: parts.log,
   });
 
@@ -108,14 +122,14 @@ const listEveryMs = (settings: DetectionSettings) => Math.max(10 * settings.reco
 const FINISHED_KEPT_MS = 60 * 60_000;
 
 export function createDetectionModule<R extends ReconcilerRunner>(
-  store: ObjectStore,
-  inference: InferenceClient,
+  { store, inference, callbacks }: DetectionPorts,
   settings: DetectionSettings,
   events: TaskEvents & { queueDepth(depth: number): void },
   log: Logger,
   reconcilerFactory: ReconcilerFactory<R>,
 ): DetectionModule<R> {
   const repo = new TaskRepository(store, settings.buckets);
+  const deliverer = new CallbackDeliverer(repo, callbacks, settings.callbackPolicy, log);
   const finished = new FinishedTasks(settings.finishedTasksKept, FINISHED_KEPT_MS);
   const waiters = new TaskWaiters();
   // The reconciler's listings keep the count fresh; a POST lists only if they stop (twice the
@@ -147,12 +161,23 @@ export function createDetectionModule<R extends ReconcilerRunner>(
       },
       retried: taskEvents.retried,
     },
+    // At once, not waited for: a slow receiver must not hold the round or the GET that finished it.
+    finishedWithCallback: (task) => void deliverer.deliverIfDue(task),
     log,
   });
-  const built = reconcilerFactory({ repo, advancer, queueDepth, events: taskEvents, settings, log });
+  const built = reconcilerFactory({
+    repo,
+    advancer,
+    queueDepth,
+    events: taskEvents,
+    deliverer,
+    settings,
+    log,
+  });
   reconciler = built;
   const context: DetectionContext = {
     repo,
+    callbacks,
     advancer,
     queueDepth,
     limits: settings.limits,

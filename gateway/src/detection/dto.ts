@@ -11,6 +11,9 @@ export type DetectionParams = z.infer<typeof detectionParamsSchema>;
 
 export const taskIdSchema = z.uuid({ message: 'task_id must be a UUID' });
 
+/** Where to POST the finished task (a webhook); the URL policy checks the rest. */
+export const callbackUrlSchema = z.string().min(1).max(2048).optional();
+
 /** The longest a GET may wait for its task to finish (`wait=`, seconds). */
 export const MAX_WAIT_S = 30;
 export const waitSchema = z.coerce.number().int().min(0).max(MAX_WAIT_S).default(0);
@@ -89,8 +92,22 @@ export const taskRecordSchema = z.object({
   last_retry: z.object({ reason: retryReasonSchema, at: z.iso.datetime(), message: z.string() }).nullable(),
   response: detectionResponseSchema.optional(),
   error: taskErrorSchema.optional(),
+  /** The completion webhook asked for at POST (callback_url), and how its delivery stands. */
+  callback: z
+    .object({
+      url: z.url(),
+      state: z.enum(['pending', 'delivered', 'failed']),
+      /** Deliveries tried so far. */
+      attempts: z.number().int().nonnegative(),
+      /** The next delivery is due from then (while pending and tried before). */
+      next_at: z.iso.datetime().optional(),
+      last_error: z.string().optional(),
+      delivered_at: z.iso.datetime().optional(),
+    })
+    .optional(),
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
+export type CallbackState = NonNullable<TaskRecord['callback']>;
 
 /** What GET /image/detect answers. */
 export interface TaskView {
@@ -100,6 +117,7 @@ export interface TaskView {
   updated_at: string;
   response?: DetectionResponse;
   error?: TaskError;
+  callback?: Omit<CallbackState, 'next_at'>;
 }
 
 export function toView(record: TaskRecord): TaskView {
@@ -111,5 +129,9 @@ export function toView(record: TaskRecord): TaskView {
   };
   if (record.status === 'completed') view.response = record.response;
   if (record.status === 'failed') view.error = record.error;
+  if (record.callback) {
+    const { next_at: _, ...callback } = record.callback;
+    view.callback = callback;
+  }
   return view;
 }

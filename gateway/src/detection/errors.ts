@@ -3,6 +3,7 @@ export type DetectionErrorCode =
   | 'task_not_found'
   | 'queue_full'
   | 'idempotency_key_reused'
+  | 'callback_url_refused'
   | 'image_too_large'
   | 'image_empty'
   | 'unsupported_image_type'

@@ -4,7 +4,7 @@
 // is read from MinIO again (which deletes tasks after TASK_RETENTION_DAYS: a copy must not
 // outlive that).
 import type { TaskRecord } from './dto.js';
-import { isTerminal } from './task-state.js';
+import { callbackPending, isTerminal } from './task-state.js';
 
 export class FinishedTasks {
   /** In the order remembered, oldest first. */
@@ -23,9 +23,9 @@ export class FinishedTasks {
     return undefined;
   }
 
-  /** Keeps `record` if it is finished; anything else is ignored. */
+  /** Keeps `record` if it is finished for good (a webhook still to deliver changes it); else ignored. */
   remember(record: TaskRecord): void {
-    if (this.capacity === 0 || !isTerminal(record.status)) return;
+    if (this.capacity === 0 || !isTerminal(record.status) || callbackPending(record)) return;
     this.records.delete(record.task_id);
     this.records.set(record.task_id, { record, at: Date.now() });
     if (this.records.size > this.capacity) this.records.delete(this.records.keys().next().value as string);

@@ -12,7 +12,7 @@ import type { TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { TaskAdvancer } from './task-advancer.js';
 import type { PendingTask, TaskRepository, Versioned } from './task-repository.js';
-import { isTerminal, nextStep, type RetryPolicy } from './task-state.js';
+import { callbackPending, isTerminal, nextStep, type RetryPolicy } from './task-state.js';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -27,6 +27,8 @@ export interface ReconcilerOptions {
   concurrency: number;
   /** How often the pending index is listed; rounds in between work from the cache. */
   listEveryMs: number;
+  /** Delivers the webhook of a finished task whose delivery is not settled, if it is due. */
+  deliverCallback?: (task: Versioned) => Promise<void>;
   log: Logger;
 }
 
@@ -162,7 +164,9 @@ export class Reconciler {
     }
     if (isTerminal(task.record.status)) {
       this.cache.delete(taskId);
-      await this.repo.removePending(taskId);
+      // Its webhook is still to be delivered: it stays listed until that is settled.
+      if (callbackPending(task.record)) void this.options.deliverCallback?.(task);
+      else await this.repo.removePending(taskId);
       return undefined;
     }
     this.remember(task);

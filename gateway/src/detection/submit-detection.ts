@@ -1,6 +1,7 @@
 // Use case: accept an image for detection. Everything is checked before anything is
 // stored; the answer comes once image and record are durable in MinIO, and the submission to
 // BentoML happens after it, so the caller never waits for the model server.
+import { CallbackRefusedError } from '../callbacks/callback-sender.js';
 import type { DetectionContext } from './detection-module.js';
 import { type DetectionParams, type TaskRecord, type TaskView, toView } from './dto.js';
 import { DetectionError } from './errors.js';
@@ -14,6 +15,8 @@ export interface SubmitInput {
   image: Buffer;
   params: DetectionParams;
   idempotencyKey?: string;
+  /** Where to POST the task once it is finished. */
+  callbackUrl?: string;
 }
 
 export interface SubmitResult {
@@ -26,7 +29,10 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
   const inspected = inspectImage(input.image, ctx.limits);
   const taskId = input.idempotencyKey ? taskIdForKey(input.idempotencyKey) : newTaskId();
   // Only a keyed request can be replayed, so only its record carries what it asked for.
-  const fingerprint = input.idempotencyKey ? requestSha256(input.image, input.params) : undefined;
+  const fingerprint = input.idempotencyKey
+    ? requestSha256(input.image, input.params, input.callbackUrl)
+    : undefined;
+  if (input.callbackUrl) await checkCallbackUrl(ctx, input.callbackUrl);
   if (input.idempotencyKey) {
     const existing = await ctx.repo.read(taskId);
     if (existing) return { task: sameRequestOr422(existing.record, fingerprint), created: false };
@@ -41,6 +47,7 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
     taskId,
     params: input.params,
     requestSha256: fingerprint,
+    callbackUrl: input.callbackUrl,
     image: {
       key: imageKey(taskId),
       content_type: inspected.contentType,
@@ -67,6 +74,15 @@ export async function submitDetection(ctx: DetectionContext, input: SubmitInput)
   // The reconciler submits it (now, if claimed); if that fails it tries again later: nothing is lost.
   ctx.track(created, input.image);
   return { task: toView(created.record), created: true };
+}
+
+async function checkCallbackUrl(ctx: DetectionContext, url: string): Promise<void> {
+  try {
+    await ctx.callbacks.check(url);
+  } catch (err) {
+    if (err instanceof CallbackRefusedError) throw new DetectionError('callback_url_refused', err.message);
+    throw err;
+  }
 }
 
 /** The task of an earlier request with this key, if it asked for the same (older records: assumed). */

@@ -13,6 +13,7 @@ import type { RetryReason, TaskError, TaskRecord } from './dto.js';
 import type { TaskRepository, Versioned } from './task-repository.js';
 import {
   accepted,
+  callbackPending,
   claim,
   fail,
   finish,
@@ -41,6 +42,8 @@ export interface AdvancerOptions {
    */
   deferAcceptedMs: number;
   events: TaskEvents;
+  /** A task this advancer just finished whose webhook is to be delivered. */
+  finishedWithCallback?: (task: Versioned) => void;
   log: Logger;
   clock?: () => Date;
 }
@@ -298,8 +301,10 @@ export class TaskAdvancer {
     if (isTerminal(next.status)) {
       this.lastPolled.delete(next.task_id);
       this.options.events.finished(next);
+      // A webhook to deliver keeps the task in the pending index until it is settled.
+      if (callbackPending(next)) this.options.finishedWithCallback?.(saved);
       // Not waited for (it goes in a batch); the reconciler removes a marker left behind.
-      void this.repo.removePending(next.task_id).catch(() => {});
+      else void this.repo.removePending(next.task_id).catch(() => {});
     } else if (next.last_retry !== task.record.last_retry && next.last_retry) {
       this.options.events.retried(next, next.last_retry.reason);
     }

@@ -7,7 +7,14 @@
 //
 // A claim (current.inference_task_id === null) marks "a gateway is submitting this now", so
 // two gateways never both submit one attempt; a claim older than claimTimeoutMs is abandoned.
-import type { DetectionOutcome, RetryReason, TaskError, TaskRecord, TaskStatus } from './dto.js';
+import type {
+  CallbackState,
+  DetectionOutcome,
+  RetryReason,
+  TaskError,
+  TaskRecord,
+  TaskStatus,
+} from './dto.js';
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -41,13 +48,23 @@ export interface NewTask {
   image: TaskRecord['image'];
   /** Fingerprint of the request, for a task named by an Idempotency-Key. */
   requestSha256?: string;
+  /** Where to POST the finished task (a webhook), if anywhere. */
+  callbackUrl?: string;
   now: Date;
   /** Claimed by the gateway that creates it, which submits it right away (when BentoML is up). */
   claimed: boolean;
 }
 
 /** A new, queued task. */
-export function newTask({ taskId, params, image, requestSha256, now, claimed }: NewTask): TaskRecord {
+export function newTask({
+  taskId,
+  params,
+  image,
+  requestSha256,
+  callbackUrl,
+  now,
+  claimed,
+}: NewTask): TaskRecord {
   const at = now.toISOString();
   return {
     task_id: taskId,
@@ -61,7 +78,59 @@ export function newTask({ taskId, params, image, requestSha256, now, claimed }: 
     attempts: claimed ? 1 : 0,
     current: claimed ? { inference_task_id: null, started_at: at } : null,
     last_retry: null,
+    ...(callbackUrl === undefined ? {} : { callback: { url: callbackUrl, state: 'pending', attempts: 0 } }),
   };
+}
+
+/** A finished task whose webhook is still to be delivered (it stays in the pending index). */
+export const callbackPending = (record: TaskRecord): boolean =>
+  isTerminal(record.status) && record.callback?.state === 'pending';
+
+/** Its webhook is due now: pending, and its back-off (if it was tried) is over. */
+export function callbackDue(record: TaskRecord, now: Date): boolean {
+  const next = record.callback?.next_at;
+  return callbackPending(record) && (next === undefined || Date.parse(next) <= now.getTime());
+}
+
+export interface CallbackPolicy {
+  maxAttempts: number;
+  /** The wait after the first failed delivery; it doubles with each one after. */
+  firstBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+/** The receiver took the webhook (a 2xx). */
+export function callbackDelivered(record: TaskRecord, now: Date): TaskRecord {
+  const callback = record.callback as CallbackState;
+  assertStep(record, callbackPending(record), 'deliver the callback of');
+  const { next_at: _, last_error: __, ...rest } = callback;
+  return change(record, now, {
+    callback: {
+      ...rest,
+      state: 'delivered',
+      attempts: callback.attempts + 1,
+      delivered_at: now.toISOString(),
+    },
+  });
+}
+
+/** A delivery failed: tried again after a back-off, or given up once attempts are used up. */
+export function callbackFailed(
+  record: TaskRecord,
+  error: string,
+  now: Date,
+  policy: CallbackPolicy,
+): TaskRecord {
+  const callback = record.callback as CallbackState;
+  assertStep(record, callbackPending(record), 'fail the callback of');
+  const attempts = callback.attempts + 1;
+  if (attempts >= policy.maxAttempts) {
+    const { next_at: _, ...rest } = callback;
+    return change(record, now, { callback: { ...rest, state: 'failed', attempts, last_error: error } });
+  }
+  const backoff = Math.min(policy.maxBackoffMs, policy.firstBackoffMs * 2 ** (attempts - 1));
+  const next = new Date(now.getTime() + backoff).toISOString();
+  return change(record, now, { callback: { ...callback, attempts, next_at: next, last_error: error } });
 }
 
 export function claim(record: TaskRecord, now: Date): TaskRecord {

@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { z } from 'zod';
 import type { DetectionContext } from '../detection/detection-module.js';
-import { detectionParamsSchema, taskIdSchema, waitSchema } from '../detection/dto.js';
+import { callbackUrlSchema, detectionParamsSchema, taskIdSchema, waitSchema } from '../detection/dto.js';
 import { getDetection } from '../detection/get-detection.js';
 import { submitDetection } from '../detection/submit-detection.js';
 import { AppError } from './errors.js';
@@ -27,6 +27,7 @@ export function detectionRoutes(ctx: DetectionContext): Router {
       image: image.buffer,
       params,
       idempotencyKey: req.get('idempotency-key'),
+      callbackUrl: parse(callbackUrlSchema, req.query.callback_url),
     });
     res
       .status(202)

@@ -10,6 +10,7 @@ const DETECTION_STATUS: Record<DetectionErrorCode, number> = {
   task_not_found: 404,
   queue_full: 429,
   idempotency_key_reused: 422,
+  callback_url_refused: 422,
   image_too_large: 413,
   image_empty: 400,
   unsupported_image_type: 415,
