@@ -74,8 +74,11 @@ export async function startTestStack(
     replicaSpecs.push(serviceSpecs({ ...config, ...own }).bento);
   }
   const bentos = [specs.bento, ...replicaSpecs];
-  if (replicaSpecs.length > 0)
-    specs.gateway.env.BENTOML_URLS = bentos.map((s) => s.healthUrl.replace(/\/readyz$/, '')).join(',');
+  const replicaEnv: Record<string, string> =
+    replicaSpecs.length > 0
+      ? { BENTOML_URLS: bentos.map((s) => s.healthUrl.replace(/\/readyz$/, '')).join(',') }
+      : {};
+  Object.assign(specs.gateway.env, replicaEnv);
   for (const spec of [...Object.values(specs), ...replicaSpecs]) Object.assign(spec.env, extraEnv);
   specs.gateway.args.unshift(...gatewayNodeArgs);
   if (!waitForModel)
@@ -104,7 +107,7 @@ export async function startTestStack(
   }
   return {
     config,
-    env: { ...sharedEnv(config), ...extraEnv },
+    env: { ...sharedEnv(config), ...extraEnv, ...replicaEnv },
     supervisor,
     replicaSupervisors,
     restart: async (name) => {
