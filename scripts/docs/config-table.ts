@@ -55,7 +55,7 @@ export const descriptions: Record<string, string> = {
   CORS_ORIGINS:
     'Browser origins (comma-separated, exact: `https://host[:port]`) whose pages may call the API (CORS); preflights need no key. Unset: no CORS headers.',
   CALLBACK_SECRET:
-    'Key (16 characters or more) of the HMAC-SHA256 in each webhook\'s `X-Signature: sha256=…` header. Unset: `POST` refuses a `callback_url` (422).',
+    "Key (16 characters or more) of the HMAC-SHA256 in each webhook's `X-Signature: sha256=…` header. Unset: `POST` refuses a `callback_url` (422).",
   CALLBACK_ALLOWED_HOSTS:
     'Host names (comma-separated) webhooks may reach over http and at loopback, private or link-local addresses; every other `callback_url` must be https to public addresses (SSRF guard).',
   CALLBACK_MAX_ATTEMPTS:
