@@ -231,7 +231,10 @@ function startFollowing() {
   return following;
 }
 
-/** GETs the task at once, then with wait=30 until it is completed or failed. */
+/**
+ * GETs the task at once, then long-polls until it is completed or failed: a wait answers only when
+ * the task finishes, so while it is queued the wait is 1 s, and its move to processing shows.
+ */
 async function follow(taskId, signal) {
   let wait = 0;
   let failures = 0;
@@ -264,7 +267,7 @@ async function follow(taskId, signal) {
     updateRecent(task);
     render();
     if (task.status === 'completed' || task.status === 'failed') return;
-    wait = WAIT_S;
+    wait = task.status === 'queued' ? 1 : WAIT_S;
   }
 }
 
