@@ -1,6 +1,6 @@
 // The base of every mini-streamio command: settings read once, and failures of the services
 // or of the user's input turned into one clear message (no stack trace) with exit status 1.
-import { Command, Errors } from '@oclif/core';
+import { Command, Errors, type Interfaces } from '@oclif/core';
 import { type CliConfig, loadCliConfig } from './config.js';
 import { DatasetError } from './datasets/store.js';
 import { MlflowError } from './mlflow.js';
@@ -22,7 +22,7 @@ export abstract class MiniStreamioCommand extends Command {
     return this.settings;
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+  protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
     if (err instanceof Errors.CLIError || 'oclif' in err) return super.catch(err);
     const message = describeError(err, this.settings);
     if (message) return super.catch(new Errors.CLIError(message, { exit: 1 }));
