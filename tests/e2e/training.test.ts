@@ -126,7 +126,10 @@ describe('training through the CLI', () => {
     ).toBeGreaterThan(0);
   });
 
-  it('when a model is trained, then each epoch, the artifacts and a registry version are in MLflow and MinIO', async () => {
+  // Two epochs, the registration and both exports (ONNX, OpenVINO): 2-3 minutes on 2 busy cores.
+  it('when a model is trained, then each epoch, the artifacts and a registry version are in MLflow and MinIO', {
+    timeout: 10 * 60_000,
+  }, async () => {
     const result = cli('train', '--dataset=shapes', '--model=yolov8n.yaml', ...TINY, '--json');
     expect(result.code, result.stderr).toBe(0);
     const stream = events(result.stdout);
