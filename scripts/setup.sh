@@ -137,54 +137,44 @@ install_kubernetes_tools() {
   echo "$K8S_VERSION" >"$ROOT/.stack/k8s-version"
 }
 
-# Chromium for the web page's browser test (gateway/test/web-page.test.ts, driven by playwright-core,
-# which downloads no browser of its own): Debian's package, installed when missing. Not fatal:
-# where it cannot be installed, .stack/chromium-unavailable says why and that test is skipped
-# with that reason.
-install_chromium() {
-  local bin="${CHROMIUM_PATH:-/usr/bin/chromium}" note="$ROOT/.stack/chromium-unavailable" why=""
+# A Debian package a test needs, installed when `present` (a command) says it is missing. Not
+# fatal: where it cannot be installed, .stack/<package>-unavailable says why, and that test is
+# skipped with that reason.
+install_debian_package() {
+  local package="$1" present="$2" hint="$3" purpose="$4"
+  local note="$ROOT/.stack/$package-unavailable" why=""
   rm -f "$note"
-  [[ -x "$bin" ]] && return
+  eval "$present" && return
   if ! command -v apt-get >/dev/null 2>&1; then
-    why="no apt-get here to install Debian's chromium package; install Chromium and set CHROMIUM_PATH"
+    why="no apt-get here to install Debian's $package package$hint"
   elif [[ "$(id -u)" != 0 ]]; then
-    why="installing chromium needs root: sudo apt-get install chromium"
+    why="installing $package needs root: sudo apt-get install $package"
   else
-    log "installing Chromium (apt-get install chromium) for the web page test"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
-      >"$ROOT/.stack/chromium-install.log" 2>&1 </dev/null; then
-      why="apt-get install chromium failed (see .stack/chromium-install.log)"
+    log "installing $package (apt-get install $package) for $purpose"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package"; } \
+      >"$ROOT/.stack/$package-install.log" 2>&1 </dev/null; then
+      why="apt-get install $package failed (see .stack/$package-install.log)"
     fi
   fi
-  [[ -x "$bin" ]] && return
-  why="${why:-apt-get installed chromium, yet $bin is missing}"
+  eval "$present" && return
+  why="${why:-apt-get installed $package, yet it is not there}"
   printf '%s\n' "$why" >"$note"
-  log "warning: no Chromium ($why): the web page test will be skipped"
+  log "warning: no $package ($why): $purpose will be skipped"
+}
+
+# Chromium for the web page's browser test (gateway/test/web-page.test.ts, driven by playwright-core,
+# which downloads no browser of its own).
+install_chromium() {
+  CHROMIUM_BIN="${CHROMIUM_PATH:-/usr/bin/chromium}"
+  install_debian_package chromium '[[ -x "$CHROMIUM_BIN" ]]' "; install Chromium and set CHROMIUM_PATH" \
+    "the web page test"
 }
 
 # PostgreSQL for the test of the MLflow server on a PostgreSQL backend store
-# (bento/tests/test_tracking_postgres.py starts its own throw-away server from these binaries):
-# Debian's package, installed when missing. Not fatal: where it cannot be installed,
-# .stack/postgresql-unavailable says why and that test is skipped with that reason.
+# (bento/tests/test_tracking_postgres.py starts its own throw-away server from these binaries).
 install_postgresql() {
-  local note="$ROOT/.stack/postgresql-unavailable" why=""
-  rm -f "$note"
-  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
-  if ! command -v apt-get >/dev/null 2>&1; then
-    why="no apt-get here to install Debian's postgresql package"
-  elif [[ "$(id -u)" != 0 ]]; then
-    why="installing postgresql needs root: sudo apt-get install postgresql"
-  else
-    log "installing PostgreSQL (apt-get install postgresql) for the MLflow-on-PostgreSQL test"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } \
-      >"$ROOT/.stack/postgresql-install.log" 2>&1 </dev/null; then
-      why="apt-get install postgresql failed (see .stack/postgresql-install.log)"
-    fi
-  fi
-  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
-  why="${why:-apt-get installed postgresql, yet no /usr/lib/postgresql/*/bin/initdb}"
-  printf '%s\n' "$why" >"$note"
-  log "warning: no PostgreSQL ($why): the MLflow-on-PostgreSQL test will be skipped"
+  install_debian_package postgresql "compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null" "" \
+    "the MLflow-on-PostgreSQL test"
 }
 
 install_npm

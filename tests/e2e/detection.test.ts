@@ -194,10 +194,9 @@ describe('detection through the whole stack', () => {
     expect(finished.map(outcome)).toEqual(finished.map(() => 'completed'));
     const versions = await Promise.all(ids.map(completedVersions));
     expect(versions).toEqual(ids.map(() => 1));
-    // A healthy BentoML loses and fails nothing. A claim may be abandoned (its submission not
-    // confirmed within 3 BentoML timeouts) when the cores are starved: seen once in CI (2 of 200,
-    // the burst took 31 s instead of 6); the task is then submitted again and still stores one
-    // result (checked above), so only the other reasons must stay at zero.
+    // A healthy BentoML loses and fails nothing. On starved cores a claim may be abandoned (its
+    // submission not confirmed within 3 BentoML timeouts); the task is then submitted again and
+    // still stores one result (checked above), so only the other reasons must stay at zero.
     const after = await retries();
     const abandoned = (r: { lines: string }) => Number(/reason="abandoned"\} (\d+)/.exec(r.lines)?.[1] ?? 0);
     expect(after.total - abandoned(after), `retries: ${after.lines}`).toBe(
