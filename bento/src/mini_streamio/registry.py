@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mini_streamio.contracts import production_alias, registry_tag
 from mini_streamio.mlflow_rest import MlflowRest, MlflowRestError
 from mini_streamio.settings import Settings
 from mini_streamio.storage import ensure_bucket, minio_client
@@ -23,12 +24,18 @@ from mini_streamio.storage import ensure_bucket, minio_client
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-WEIGHTS_URI_TAG = "weights_uri"
-DEMO_TAG = "demo"
-CLASS_NAMES_TAG = "class_names"
+# The version tags and their values: contracts/registry-tags.schema.json (registry_tag fails on a
+# name the contract lacks). The CLI reads the same tags (cli/src/lib/models/registry.ts).
+WEIGHTS_URI_TAG = registry_tag("weights_uri")
+DEMO_TAG = registry_tag("demo")
+CLASS_NAMES_TAG = registry_tag("class_names")
 # JSON {backend: {precision, imgsz, files, bytes}} of the version's exports (mini_streamio.exports).
-EXPORTS_TAG = "exports"
-PRODUCTION_ALIAS = "production"
+EXPORTS_TAG = registry_tag("exports")
+DATASET_TAG = registry_tag("dataset")
+BASE_MODEL_TAG = registry_tag("base_model")
+PARENT_MODEL_TAG = registry_tag("parent_model")
+METRIC_PREFIX = "metric."
+PRODUCTION_ALIAS = production_alias()
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ def register_weights(
             raise
     artifact_uri = rest.get("runs/get", run_id=run_id)["run"]["info"]["artifact_uri"]
     metrics = metrics or {}
-    version_tags = dict(tags or {}) | {f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}
+    metric_tags = {f"{METRIC_PREFIX}{key}": f"{value:.6g}" for key, value in metrics.items()}
+    version_tags = dict(tags or {}) | metric_tags
     version_tags |= {CLASS_NAMES_TAG: json.dumps(class_names), DEMO_TAG: str(demo).lower()}
     request: dict[str, Any] = {
         "name": name,
@@ -148,9 +156,14 @@ def resolve(
         run_id=version.get("run_id") or None,
         class_names=json.loads(tags.get(CLASS_NAMES_TAG, "[]")),
         demo=tags.get(DEMO_TAG) == "true",
-        metrics={k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")},
+        metrics=_metrics_of(tags),
         exports=json.loads(tags.get(EXPORTS_TAG, "{}")),
     )
+
+
+def _metrics_of(tags: dict[str, str]) -> dict[str, float]:
+    metrics = {key: value for key, value in tags.items() if key.startswith(METRIC_PREFIX)}
+    return {key.removeprefix(METRIC_PREFIX): float(value) for key, value in metrics.items()}
 
 
 def download_weights(settings: Settings, registered: RegisteredWeights, cache_dir: Path) -> Path:

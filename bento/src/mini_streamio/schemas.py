@@ -1,7 +1,8 @@
 """DTOs of the contract between the gateway and the BentoML service (its HTTP side: serving/service.py).
 
 The JSON names (`boundingBox`, `class`, `className`) are the product's; Python uses snake_case
-attributes and aliases, and every model serialises by alias so the wire format is the contract's.
+attributes and aliases, and every model serialises by alias so the wire format is the contract's:
+contracts/detection-outcome.schema.json (tests/test_contracts.py checks these models against its fixtures).
 """
 
 from __future__ import annotations
@@ -10,9 +11,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DEFAULT_CONF = 0.25
-DEFAULT_IOU = 0.45
-DEFAULT_MAX_DET = 300
+from mini_streamio.contracts import detection_param
+
+# Defaults and ranges of the detection parameters: contracts/detection-params.schema.json.
+CONF = detection_param("conf")
+IOU = detection_param("iou")
+MAX_DET = detection_param("max_det")
+DEFAULT_CONF: float = CONF.default
+DEFAULT_IOU: float = IOU.default
+DEFAULT_MAX_DET: int = MAX_DET.default
 
 
 class WireModel(BaseModel):
@@ -22,9 +29,9 @@ class WireModel(BaseModel):
 class DetectionParams(WireModel):
     """Thresholds of one detection: minimum confidence, NMS IoU and the most boxes kept."""
 
-    conf: float = Field(default=DEFAULT_CONF, ge=0.0, le=1.0)
-    iou: float = Field(default=DEFAULT_IOU, ge=0.0, le=1.0)
-    max_det: int = Field(default=DEFAULT_MAX_DET, ge=1, le=1000)
+    conf: float = Field(default=DEFAULT_CONF, ge=float(CONF.minimum), le=float(CONF.maximum))
+    iou: float = Field(default=DEFAULT_IOU, ge=float(IOU.minimum), le=float(IOU.maximum))
+    max_det: int = Field(default=DEFAULT_MAX_DET, ge=MAX_DET.minimum, le=MAX_DET.maximum)
 
 
 class Instance(WireModel):

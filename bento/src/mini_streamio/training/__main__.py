@@ -1,8 +1,9 @@
 """`python -m mini_streamio.training --dataset=<ref> --model=<ref> [options] [key=value …]`.
 
 The CLI (`mini-streamio train`) runs this with `--events=jsonl`: stdout then carries only JSON
-events (one per line) and all other output goes to stderr. Exit status: 0 finished, 1 failed,
-2 bad arguments, 130 stopped by SIGINT/SIGTERM (the MLflow run is then KILLED).
+events (one per line, contracts/trainer-event.schema.json) and all other output goes to stderr.
+Exit status (contracts/trainer-exit-codes.schema.json): 0 finished, 1 failed, 2 bad arguments,
+130 stopped by SIGINT/SIGTERM (the MLflow run is then KILLED).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any, NoReturn
 
 import yaml
 
+from mini_streamio.contracts import train_default, trainer_exit_codes
 from mini_streamio.offline import configure_ultralytics
 from mini_streamio.settings import SettingsError, get_settings
 from mini_streamio.training.events import EventSink, ReadableSink, reserve_stdout_for_events
 
-EXIT_CODES = {"FINISHED": 0, "FAILED": 1, "KILLED": 130}
+# By the run's final status (FINISHED, FAILED, KILLED); argparse exits with "usage" (2) itself.
+EXIT_CODES = {name.upper(): code for name, code in trainer_exit_codes().items() if name != "usage"}
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -37,11 +40,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="yolov8l | yolov8n.yaml | s3://bucket/key.pt | ./local.pt | models:/<name>/<version> "
         "| models:/<name>@<alias>",
     )
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--batch", type=float, default=16, help="images per batch, -1 for auto")
+    parser.add_argument("--epochs", type=int, default=train_default("epochs"))
+    parser.add_argument("--imgsz", type=int, default=train_default("imgsz"))
+    parser.add_argument(
+        "--batch", type=float, default=train_default("batch"), help="images per batch, -1 for auto"
+    )
     parser.add_argument("--device", default=None, help="cpu, 0, 0,1 … (default: first GPU, else CPU)")
-    parser.add_argument("--experiment", default="mini-streamio", help="MLflow experiment")
+    parser.add_argument("--experiment", default=train_default("experiment"), help="MLflow experiment")
     parser.add_argument("--run-name", default=None)
     parser.add_argument("--register-as", default=None, help="registered model name (default from settings)")
     parser.add_argument("--no-register", action="store_true", help="do not register the best weights")

@@ -16,16 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mini_streamio.contracts import train_default
 from mini_streamio.exports import export_all, formats_setting
 from mini_streamio.offline import amp_check_without_download
-from mini_streamio.registry import RegisteredWeights, register_weights
+from mini_streamio.registry import (
+    BASE_MODEL_TAG,
+    DATASET_TAG,
+    PARENT_MODEL_TAG,
+    RegisteredWeights,
+    register_weights,
+)
 from mini_streamio.settings import Settings
 from mini_streamio.training.dataset import DatasetVersion, fetch_dataset
 from mini_streamio.training.events import EventSink
 from mini_streamio.training.tracking import RunTracker, environment_tags, metric_name, metric_names
 from mini_streamio.training.weights import ResolvedModel, resolve_model
 
-DEFAULT_EXPERIMENT = "mini-streamio"
+DEFAULT_EXPERIMENT: str = train_default("experiment")
 # Train arguments the trainer sets itself: where the data is, where the run's files go.
 RESERVED_ARGS = frozenset({"data", "model", "project", "name", "exist_ok", "resume", "mode", "save_dir"})
 # Ultralytics' validation keys with the short names the registry version carries.
@@ -41,9 +48,10 @@ REGISTRY_METRICS = {
 class TrainRequest:
     dataset: str
     model: str
-    epochs: int = 100
-    imgsz: int = 640
-    batch: float = 16
+    # Defaults: contracts/train-options.schema.json, as the CLI's flags.
+    epochs: int = train_default("epochs")
+    imgsz: int = train_default("imgsz")
+    batch: float = train_default("batch")
     device: str | None = None  # None: the first GPU if there is one, else the CPU
     experiment: str = DEFAULT_EXPERIMENT
     run_name: str | None = None
@@ -284,9 +292,9 @@ def _register(
     best = save_dir / "weights" / "best.pt"
     if not best.is_file():
         raise FileNotFoundError(f"training produced no best.pt in {best.parent}")
-    tags = {"dataset": f"{dataset.name}@{dataset.version}", "base_model": request.model}
+    tags = {DATASET_TAG: f"{dataset.name}@{dataset.version}", BASE_MODEL_TAG: request.model}
     if model.parent is not None:
-        tags["parent_model"] = f"models:/{model.parent.name}/{model.parent.version}"
+        tags[PARENT_MODEL_TAG] = f"models:/{model.parent.name}/{model.parent.version}"
     registered = register_weights(
         settings,
         best,
