@@ -8,8 +8,11 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { UserError } from './command.js';
 import { type DatasetSource, type LabelledImage, parseYoloLabels } from './dataset-source.js';
+import { isImageFile, SPLIT_ALIASES, storedSplitName } from './datasets/rules.js';
+import { dataYamlBase, isDirectory, labelFileFor, resolveSplitFolder } from './datasets/yolo.js';
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp']);
+// Which files are images, where a split's folder is and where an image's label is follow the
+// rules `dataset push` uses (datasets/rules.ts, datasets/yolo.ts), so both read a folder alike.
 
 interface DataYaml {
   path?: string;
@@ -40,10 +43,9 @@ export class LocalYoloDataset implements DatasetSource {
 
   async *images(split: string): AsyncIterable<LabelledImage> {
     const imagesDir = await this.imagesDir(split);
-    const labelsDir = labelsDirFor(imagesDir);
     const files = await this.imageFiles(imagesDir);
     for (const file of files) {
-      const labelFile = path.join(labelsDir, `${path.parse(file).name}.txt`);
+      const labelFile = labelFileFor(path.join(imagesDir, file));
       const labels = await fs.readFile(labelFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return '';
         throw err;
@@ -57,24 +59,22 @@ export class LocalYoloDataset implements DatasetSource {
   }
 
   private async imageFiles(imagesDir: string): Promise<string[]> {
-    return (await fs.readdir(imagesDir))
-      .filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()))
-      .sort();
+    return (await fs.readdir(imagesDir)).filter(isImageFile).sort();
   }
 
-  /** The split's image folder: from data.yaml (`val` also answers for `valid`), else <root>/<split>/images. */
+  /** The split's image folder: from data.yaml (`valid` and `val` name one split), else <root>/<split>/images or <root>/images/<split>. */
   private async imagesDir(split: string): Promise<string> {
     const data = await this.dataYaml();
-    const base = path.resolve(path.dirname(this.yamlPath()), data.path ?? '.');
-    const aliases = split === 'valid' || split === 'val' ? ['val', 'valid'] : [split];
-    const declared = aliases.map((s) => data[s]).find((v): v is string => typeof v === 'string');
-    const candidates = [
-      ...(declared ? [path.resolve(base, declared)] : []),
-      path.join(this.root, split, 'images'),
-      path.join(this.root, 'images', split),
-    ];
+    const base = await dataYamlBase(this.yamlPath(), data.path);
+    const declared = splitKeys(split)
+      .map((key) => data[key])
+      .find((v): v is string => typeof v === 'string');
+    const folder = declared ? await resolveSplitFolder(base, declared) : null;
+    if (folder) return folder;
+    const candidates = [path.join(this.root, split, 'images'), path.join(this.root, 'images', split)];
     for (const dir of candidates) if (await isDirectory(dir)) return dir;
-    throw new UserError(`${this.description} has no split "${split}" (looked in ${candidates.join(', ')})`);
+    const looked = [...(declared ? [path.resolve(base, declared)] : []), ...candidates];
+    throw new UserError(`${this.description} has no split "${split}" (looked in ${looked.join(', ')})`);
   }
 
   private yamlPath(): string {
@@ -89,15 +89,9 @@ export class LocalYoloDataset implements DatasetSource {
   }
 }
 
-/** Ultralytics' rule: the labels live where the last `images` folder of the path says `labels`. */
-function labelsDirFor(imagesDir: string): string {
-  const parts = imagesDir.split(path.sep);
-  const at = parts.lastIndexOf('images');
-  if (at < 0) return path.join(path.dirname(imagesDir), 'labels');
-  parts[at] = 'labels';
-  return parts.join(path.sep);
-}
-
-async function isDirectory(dir: string): Promise<boolean> {
-  return (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? false;
+/** The keys data.yaml may declare a split under, the stored name first (`val`, then `valid`). */
+function splitKeys(split: string): string[] {
+  const stored = storedSplitName(split);
+  const aliases = Object.keys(SPLIT_ALIASES).filter((alias) => SPLIT_ALIASES[alias] === stored);
+  return [...new Set([stored, split, ...aliases])];
 }

@@ -124,28 +124,56 @@ export function evaluateDetections(results: ImageResult[]): EvaluationMetrics {
 
 /** COCO greedy matching of one class in one image, at every IoU threshold. */
 function matchImage(truth: Box[], predictions: Prediction[]): ScoredDetection[] {
-  const ordered = [...predictions].sort((a, b) => b.confidence - a.confidence);
+  const ordered = byConfidence(predictions);
   const overlaps = ordered.map((p) => truth.map((g) => iou(p, g)));
-  const flags = ordered.map(() => IOU_THRESHOLDS.map(() => false));
-  IOU_THRESHOLDS.forEach((threshold, t) => {
-    const taken = truth.map(() => false);
-    ordered.forEach((_, d) => {
-      let best = -1;
-      let bestIou = Math.min(threshold, 1 - 1e-10);
-      truth.forEach((_, g) => {
-        const overlap = overlaps[d]?.[g] as number;
-        if (!taken[g] && overlap >= bestIou) {
-          bestIou = overlap;
-          best = g;
-        }
-      });
-      if (best >= 0) {
-        taken[best] = true;
-        (flags[d] as boolean[])[t] = true;
+  const matches = IOU_THRESHOLDS.map((threshold) => greedyMatch(overlaps, threshold));
+  return ordered.map((p, d) => ({
+    confidence: p.confidence,
+    truePositive: matches.map((taken) => (taken[d] as number) >= 0),
+  }));
+}
+
+/**
+ * The matching rule, for any mix of classes: the ground-truth box (index into `truth`) each
+ * prediction takes, in the predictions' order, or null. Python's notebook analysis
+ * (bento/src/mini_streamio/analysis/evaluation.py) matches box by box with the same rule; both are
+ * tested against contracts/dataset-rules.cases.json.
+ */
+export function matchBoxes(truth: Box[], predictions: Prediction[], threshold: number): (number | null)[] {
+  const order = byConfidence(predictions.map((p, index) => ({ ...p, index })));
+  // A box of another class is never a candidate: its overlap counts as below any threshold.
+  const overlaps = order.map((p) => truth.map((g) => (g.classId === p.classId ? iou(p, g) : -1)));
+  const matched: (number | null)[] = predictions.map(() => null);
+  greedyMatch(overlaps, threshold).forEach((g, d) => {
+    if (g >= 0) matched[(order[d] as { index: number }).index] = g;
+  });
+  return matched;
+}
+
+/** Most confident first (a stable sort: equal confidences keep their order, as COCO's mergesort). */
+function byConfidence<P extends Prediction>(predictions: P[]): P[] {
+  return [...predictions].sort((a, b) => b.confidence - a.confidence);
+}
+
+/**
+ * COCO's greedy rule on overlaps[prediction][truth], predictions most confident first: each takes
+ * the free ground-truth box it overlaps most if that IoU reaches the threshold; among equal
+ * overlaps the later box wins (pycocotools compares with >=). Returns the box index or -1.
+ */
+function greedyMatch(overlaps: number[][], threshold: number): number[] {
+  const taken = new Set<number>();
+  return overlaps.map((row) => {
+    let best = -1;
+    let bestIou = Math.min(threshold, 1 - 1e-10);
+    row.forEach((overlap, g) => {
+      if (!taken.has(g) && overlap >= bestIou) {
+        bestIou = overlap;
+        best = g;
       }
     });
+    if (best >= 0) taken.add(best);
+    return best;
   });
-  return ordered.map((p, d) => ({ confidence: p.confidence, truePositive: flags[d] as boolean[] }));
 }
 
 /** 101-point interpolated AP of detections already in descending confidence. */

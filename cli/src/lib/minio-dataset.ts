@@ -7,6 +7,7 @@ import type { Client } from 'minio';
 import { UserError } from './command.js';
 import { type DatasetSource, type LabelledImage, parseYoloLabels } from './dataset-source.js';
 import type { Manifest } from './datasets/manifest.js';
+import { storedSplitName } from './datasets/rules.js';
 import type { DatasetStore } from './datasets/store.js';
 import { readObject } from './minio.js';
 
@@ -48,7 +49,7 @@ export class MinioDataset implements DatasetSource {
 
   private imageKeys(manifest: Manifest, split: string): { stored: string; prefix: string; keys: string[] } {
     // Storage calls the validation split `val`; exports (and --split's default) say `valid`.
-    const stored = split === 'valid' ? 'val' : split;
+    const stored = storedSplitName(split);
     const prefix = `${stored}/images/`;
     const keys = Object.keys(manifest.files)
       .filter((key) => key.startsWith(prefix))

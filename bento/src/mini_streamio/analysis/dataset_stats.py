@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from PIL import Image
 
-from mini_streamio.training.dataset import IMAGE_SUFFIXES, SPLITS, DatasetVersion
+from mini_streamio.dataset_rules import BOX_VALUES, NUMBER_PATTERN, POLYGON_MIN_VALUES
+from mini_streamio.training.dataset import DatasetVersion
+from mini_streamio.yolo_layout import image_files, label_path, split_folders
+
+__all__ = ["DatasetTables", "LabelError", "label_path", "load_tables", "parse_label_rows", "split_folders"]
 
 IMAGE_COLUMNS = ["split", "file", "path", "width", "height", "boxes", "sha256"]
 BOX_COLUMNS = [
@@ -46,50 +48,31 @@ class DatasetTables:
     boxes: pd.DataFrame  # BOX_COLUMNS; xc, yc, w, h normalised to 0..1, area a fraction of the image
 
 
-def split_folders(data_yaml: Path) -> dict[str, Path]:
-    """The image folder of every split the data.yaml names, as Ultralytics resolves it."""
-    config: dict[str, Any] = yaml.safe_load(data_yaml.read_text()) or {}
-    root = Path(str(config.get("path", data_yaml.parent)))
-    folders: dict[str, Path] = {}
-    for split in SPLITS:
-        value = config.get(split)
-        if not isinstance(value, str):
-            continue
-        folder = (root / value).resolve()
-        if not folder.is_dir() and value.startswith("../"):  # Roboflow's `../train/images`
-            folder = (root / value[3:]).resolve()
-        if folder.is_dir():
-            folders[split] = folder
-    return folders
-
-
-def label_path(image: Path) -> Path:
-    """Ultralytics' rule: the last `images` folder of the path becomes `labels`, suffix `.txt`."""
-    parts = list(image.parts)
-    index = len(parts) - 1 - parts[::-1].index("images")
-    parts[index] = "labels"
-    return Path(*parts).with_suffix(".txt")
-
-
 def parse_label_rows(text: str, source: str = "label") -> list[tuple[int, float, float, float, float]]:
-    """`class xc yc w h` rows; polygon rows (`class x1 y1 x2 y2 …`) become their bounding box."""
+    """`class xc yc w h` rows; polygon rows (`class x1 y1 x2 y2 …`) become their bounding box.
+    The row rule is contracts/dataset-rules.json's, as the CLI's (cli/src/lib/datasets/label-rows.ts);
+    both are tested against contracts/dataset-rules.cases.json."""
     rows: list[tuple[int, float, float, float, float]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         fields = line.split()
         if not fields:
             continue
-        try:
-            class_id, values = int(fields[0]), [float(v) for v in fields[1:]]
-        except ValueError:
-            raise LabelError(f"{source}:{number}: {line!r} is not numbers") from None
-        if len(values) == 4:
+        if not all(NUMBER_PATTERN.match(field) for field in fields):
+            raise LabelError(f"{source}:{number}: {line.strip()!r} is not numbers")
+        first, *values = (float(field) for field in fields)
+        if not first.is_integer() or first < 0:
+            raise LabelError(f"{source}:{number}: class {fields[0]} is not a whole number >= 0")
+        class_id = int(first)
+        if len(values) == BOX_VALUES:
             xc, yc, w, h = values
-        elif len(values) >= 6 and len(values) % 2 == 0:
+        elif len(values) >= POLYGON_MIN_VALUES and len(values) % 2 == 0:
             xs, ys = values[0::2], values[1::2]
             xc, yc = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
             w, h = max(xs) - min(xs), max(ys) - min(ys)
         else:
-            raise LabelError(f"{source}:{number}: {line!r} has {len(values)} coordinates (expected 4)")
+            raise LabelError(
+                f"{source}:{number}: {line.strip()!r} has {len(values)} coordinates (expected 4)"
+            )
         rows.append((class_id, xc, yc, w, h))
     return rows
 
@@ -99,8 +82,7 @@ def load_tables(dataset: DatasetVersion) -> DatasetTables:
     image_rows: list[dict[str, Any]] = []
     box_rows: list[dict[str, Any]] = []
     for split, folder in split_folders(dataset.data_yaml).items():
-        files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        for image in files:
+        for image in image_files(folder):
             with Image.open(image) as opened:
                 width, height = opened.size
             label = label_path(image)

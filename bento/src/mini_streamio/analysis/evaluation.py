@@ -104,6 +104,27 @@ def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
     return result
 
 
+def greedy_matches(
+    ious: FloatArray, same_class: npt.NDArray[np.bool_], confidences: FloatArray, iou_threshold: float
+) -> npt.NDArray[np.int64]:
+    """The ground-truth box each prediction takes (index, in the predictions' order) or -1.
+
+    COCO's rule, as the CLI's `evaluate` applies it (matchBoxes in cli/src/lib/metrics.ts; both are
+    tested against contracts/dataset-rules.cases.json): predictions most confident first (ties keep
+    their order) each take the free box of their class they overlap most, if IoU >= threshold;
+    among equal overlaps the later box wins, as pycocotools compares with >=."""
+    threshold = min(iou_threshold, 1 - 1e-10)
+    matched = np.full(len(confidences), -1, dtype=np.int64)
+    taken = np.zeros(ious.shape[1], dtype=bool)
+    for p in np.argsort(-confidences, kind="stable"):
+        candidates = np.where(same_class[p] & ~taken & (ious[p] >= threshold), ious[p], -1.0)
+        if len(candidates) and candidates.max() >= threshold:
+            best = len(candidates) - 1 - int(np.argmax(candidates[::-1]))  # the last of equal maxima
+            taken[best] = True
+            matched[p] = best
+    return matched
+
+
 def match_boxes(
     truth: FloatArray,
     truth_classes: npt.NDArray[np.int64],
@@ -112,22 +133,20 @@ def match_boxes(
     confidences: FloatArray,
     iou_threshold: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Each prediction (most confident first) takes the free ground-truth box of its class that it
-    overlaps most, if IoU >= threshold: a hit (TP). Other predictions are false positives, noted
-    `duplicate` (its box was already taken), `wrong class` (it covers a box of another class),
-    `poor box` (it overlaps a box of its class, but by less than the threshold) or `background`;
-    ground-truth boxes left free are misses (FN)."""
-    ious = iou_matrix(predicted, truth)
+    """Each prediction (most confident first) takes a ground-truth box by greedy_matches: a hit (TP).
+    Other predictions are false positives, noted `duplicate` (its box was already taken),
+    `wrong class` (it covers a box of another class), `poor box` (it overlaps a box of its class,
+    but by less than the threshold) or `background`; ground-truth boxes left free are misses (FN)."""
+    ious = iou_matrix(predicted, truth).reshape(len(predicted), len(truth))
+    same_class = predicted_classes[:, None] == truth_classes[None, :]
+    matched = greedy_matches(ious, same_class, confidences, iou_threshold)
     taken = np.zeros(len(truth), dtype=bool)
     rows: list[dict[str, Any]] = []
     for p in np.argsort(-confidences, kind="stable"):
-        same = truth_classes == predicted_classes[p]
-        overlaps = ious[p] if len(truth) else np.zeros(0)
-        candidates = np.where(same & ~taken & (overlaps >= iou_threshold), overlaps, -1.0)
-        best = int(np.argmax(candidates)) if len(truth) else -1
-        if best >= 0 and candidates[best] >= iou_threshold:
-            taken[best] = True
-            outcome, note, iou = "TP", "", float(overlaps[best])
+        same, overlaps = same_class[p], ious[p]
+        if matched[p] >= 0:
+            taken[matched[p]] = True
+            outcome, note, iou = "TP", "", float(overlaps[matched[p]])
         else:
             outcome, iou = "FP", float(overlaps.max()) if len(truth) else 0.0
             if np.any(same & taken & (overlaps >= iou_threshold)):

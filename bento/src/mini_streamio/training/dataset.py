@@ -12,6 +12,9 @@ Storage layout (bucket `datasets`, written by `mini-streamio dataset push`, read
   (files sorted by path). The same data always gets the same version, so re-pushing it is a
   no-op, and changed data (a file, a label, a class name) is a new version. Versions are
   immutable: nothing is written under a prefix once its manifest exists.
+- The push computes that hash (cli/src/lib/datasets/manifest.ts, its only implementation); the
+  trainer takes it as the manifest says and checks what matters here instead: every file it
+  downloads against its sha256 in `files`, and `version` against the hash.
 - Until its manifest exists, a version's prefix is its staging area: list, show and train ignore
   it, so a push that fails half-way leaves nothing visible (and the CLI removes what it wrote).
 - The manifest holds the class names, counts and boxes per class per split, the creation time
@@ -38,12 +41,14 @@ import yaml
 from minio import Minio
 from minio.error import S3Error
 
+from mini_streamio.dataset_rules import IMAGE_SUFFIXES, SPLITS
 from mini_streamio.settings import Settings
 from mini_streamio.storage import minio_client
+from mini_streamio.yolo_layout import image_files, split_folders
+
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetError", "DatasetVersion", "fetch_dataset", "list_versions"]
 
 MANIFEST = "manifest.json"
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 VERSION_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 _VERIFIED_MARKER = ".verified"
@@ -151,21 +156,21 @@ def _read_manifest(client: Minio, location: _Location) -> dict[str, Any] | None:
     return manifest
 
 
-def content_hash(names: list[str], files: dict[str, str]) -> str:
-    """The hash that names a version: class names and every file's path and sha256."""
-    canonical = {"schema": 1, "names": names, "files": sorted([path, sha] for path, sha in files.items())}
-    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+def manifest_identity(manifest: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
+    """Name, version, content hash and {path: sha256} of a manifest. The hash is the push's (see
+    the module's docstring): it must name the version, but is not computed again here."""
+    name, version, digest = str(manifest["name"]), str(manifest["version"]), str(manifest["content_hash"])
+    if not re.fullmatch(r"[0-9a-f]{64}", digest) or version != digest[:12]:
+        raise DatasetError(
+            f"manifest of {name}@{version}: version is not the start of its content_hash (corrupted)"
+        )
+    return name, version, digest, {path: str(meta["sha256"]) for path, meta in manifest["files"].items()}
 
 
 def _fetch_manifest_version(
     settings: Settings, client: Minio, reference: str, location: _Location, manifest: dict[str, Any]
 ) -> DatasetVersion:
-    name, version = str(manifest["name"]), str(manifest["version"])
-    files = {path: meta["sha256"] for path, meta in manifest["files"].items()}
-    digest = content_hash(list(manifest["names"]), files)
-    if digest != manifest["content_hash"]:
-        raise DatasetError(f"manifest of {name}@{version} does not match its own file list (corrupted)")
+    name, version, digest, files = manifest_identity(manifest)
     target = settings.data_dir / "datasets" / name / version
     if not _is_verified(target, digest):
         _download_verified(client, location, files, target, digest)
@@ -274,20 +279,13 @@ def _fetch_plain_prefix(
     data_yaml = target / "data.local.yaml"
     data_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     name = f"s3://{location.bucket}/{location.prefix}"
-    counts = {split: _count_images(target, config[split]) for split in SPLITS if config.get(split)}
+    folders = split_folders(data_yaml)
+    counts = {
+        split: len(image_files(folders[split])) if split in folders else 0
+        for split in SPLITS
+        if config.get(split)
+    }
     return DatasetVersion(reference, name, digest[:12], digest, names, counts, data_yaml)
-
-
-def _count_images(root: Path, split_path: object) -> int:
-    """Images of a split as Ultralytics finds them (`../train/images` also means `train/images`)."""
-    if not isinstance(split_path, str):
-        return 0
-    folder = (root / split_path).resolve()
-    if not folder.exists() and split_path.startswith("../"):
-        folder = (root / split_path[3:]).resolve()
-    if not folder.is_dir():
-        return 0
-    return sum(1 for file in folder.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _names_of(value: object) -> list[str]:

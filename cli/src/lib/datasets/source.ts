@@ -2,12 +2,10 @@
 // with the YOLO label text it will be stored with. Loaders (yolo.ts, coco.ts) produce it and
 // record layout problems; validate.ts checks the contents.
 
-/** Split names in storage; exports call the validation split `valid` or `val`. */
-export type SplitName = 'train' | 'val' | 'test';
-export const SPLITS: readonly SplitName[] = ['train', 'val', 'test'];
-export const REQUIRED_SPLITS: readonly SplitName[] = ['train', 'val'];
+import type { SplitName } from './rules.js';
 
-export const IMAGE_EXTENSIONS = new Set(['.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp']);
+// Split names and image extensions are shared with Python: rules.ts reads them from contracts/.
+export { IMAGE_EXTENSIONS, REQUIRED_SPLITS, SPLITS, type SplitName } from './rules.js';
 
 export interface LabelSource {
   /** How problems name the label: a path relative to the dataset, or the COCO file it came from. */

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { imageSize } from 'image-size';
 import { mapLimit } from '../concurrency.js';
+import { isClassId, isNumberField, labelRows } from './label-rows.js';
+import { LABEL_ROW } from './rules.js';
 import type { DatasetSource, ImageSource, Problem, SplitName } from './source.js';
 
 export interface PreparedFile {
@@ -125,7 +127,7 @@ function isTerminatedJpeg(bytes: Buffer): boolean {
 
 const COORDINATES = ['x_center', 'y_center', 'width', 'height'] as const;
 
-/** Checks YOLO label rows `class x_center y_center width height` (normalised to [0, 1]). */
+/** Checks YOLO label rows (label-rows.ts); a push takes box rows only, normalised to [0, 1]. */
 export function checkLabel(
   text: string,
   names: string[],
@@ -133,30 +135,26 @@ export function checkLabel(
 ): { problems: Problem[]; classes: number[] } {
   const problems: Problem[] = [];
   const classes: number[] = [];
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '') return;
-    const at = where(index + 1);
-    const fields = line.split(/\s+/);
-    if (fields.length !== 5) {
+  for (const { line, fields } of labelRows(text)) {
+    const at = where(line);
+    if (fields.length !== LABEL_ROW.boxValues + 1) {
       problems.push({
         where: at,
         message: `expected 5 values "class x_center y_center width height", got ${fields.length}`,
       });
-      return;
+      continue;
     }
-    const values = fields.map(Number);
-    const notNumbers = fields.filter((_, i) => !Number.isFinite(values[i]));
+    const notNumbers = fields.filter((field) => !isNumberField(field));
     if (notNumbers.length > 0) {
       problems.push({
         where: at,
         message: `${notNumbers.map((f) => JSON.stringify(f)).join(', ')} not a number`,
       });
-      return;
+      continue;
     }
-    const [classId, ...coordinates] = values as [number, ...number[]];
+    const [classId, ...coordinates] = fields.map(Number) as [number, ...number[]];
     let ok = true;
-    if (!Number.isInteger(classId) || classId < 0 || classId >= names.length) {
+    if (!isClassId(classId) || classId >= names.length) {
       const range = names.length > 0 ? `0..${names.length - 1}` : 'no names defined';
       problems.push({ where: at, message: `class id ${fields[0]} is outside names (${range})` });
       ok = false;
@@ -171,7 +169,7 @@ export function checkLabel(
       }
     });
     if (ok) classes.push(classId);
-  });
+  }
   return { problems, classes };
 }
 

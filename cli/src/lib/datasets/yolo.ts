@@ -3,9 +3,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isImageFile } from './rules.js';
 import {
   type DatasetSource,
-  IMAGE_EXTENSIONS,
   type ImageSource,
   labelKeyFor,
   type Problem,
@@ -39,7 +39,7 @@ export async function loadYolo(root: string, dataYaml: string): Promise<DatasetS
     return source;
   }
   source.names = readNames(config, shownYaml, problems);
-  const base = baseFolder(root, dataYaml, config.path);
+  const base = await dataYamlBase(dataYaml, config.path);
   for (const split of SPLITS) {
     const value = config[split];
     if (value === undefined || value === null || value === '') {
@@ -94,16 +94,23 @@ function readNames(config: Record<string, unknown>, shownYaml: string, problems:
   return names;
 }
 
-function baseFolder(root: string, dataYaml: string, configured: unknown): string {
-  // Exports often carry the exporter's absolute `path`; a relative one is relative to data.yaml.
-  if (typeof configured === 'string' && configured && !path.isAbsolute(configured)) {
-    return path.resolve(path.dirname(dataYaml), configured);
+/**
+ * The folder a data.yaml's split paths are relative to: its `path` (relative to the data.yaml's
+ * folder, or absolute) when that is a folder here, else the data.yaml's folder (exports often carry
+ * the exporter's absolute `path`). The Python side (training/dataset.py) follows the same rule;
+ * both are tested against contracts/dataset-rules.cases.json.
+ */
+export async function dataYamlBase(dataYaml: string, configured: unknown): Promise<string> {
+  const folder = path.dirname(dataYaml);
+  if (typeof configured === 'string' && configured) {
+    const base = path.resolve(folder, configured);
+    if (await isDirectory(base)) return base;
   }
-  return root;
+  return folder;
 }
 
 /** The folder a split names, as Ultralytics finds it: Roboflow writes `../train/images`. */
-async function resolveSplitFolder(base: string, value: string): Promise<string | null> {
+export async function resolveSplitFolder(base: string, value: string): Promise<string | null> {
   const candidates = [path.resolve(base, value)];
   if (value.startsWith('../')) candidates.push(path.resolve(base, value.slice(3)));
   for (const candidate of candidates) {
@@ -117,7 +124,7 @@ async function readSplit(root: string, split: SplitName, folder: string): Promis
   const images: ImageSource[] = [];
   const expectedLabels = new Set<string>();
   for (const relative of files) {
-    if (!IMAGE_EXTENSIONS.has(path.extname(relative).toLowerCase())) continue;
+    if (!isImageFile(relative)) continue;
     const file = path.join(folder, relative);
     const labelFile = labelFileFor(file);
     expectedLabels.add(labelFile);

@@ -1,0 +1,96 @@
+"""The Python side of contracts/dataset-rules.cases.json: image files, label paths, label rows,
+split folders, box matching and the manifest's content hash. cli/test/dataset-rules-contract.unit.test.ts
+runs the same cases in TypeScript; a case that fails on one side only means the two have diverged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mini_streamio.analysis.dataset_stats import LabelError, parse_label_rows
+from mini_streamio.analysis.evaluation import greedy_matches, iou_matrix
+from mini_streamio.dataset_rules import RULES_FILE, SPLITS, is_image
+from mini_streamio.training.dataset import DatasetError, manifest_identity
+from mini_streamio.yolo_layout import label_path, split_folders
+
+CASES: dict[str, Any] = json.loads((RULES_FILE.parent / "dataset-rules.cases.json").read_text())
+
+
+def _named(section: str) -> list[Any]:
+    return [pytest.param(case, id=case["name"]) for case in CASES[section]]
+
+
+def test_when_a_folder_is_listed_then_the_images_are_the_files_with_an_image_extension() -> None:
+    files = CASES["image_files"]["files"]
+    assert [name for name in files if is_image(Path(name))] == CASES["image_files"]["images"]
+
+
+@pytest.mark.parametrize("case", CASES["label_paths"], ids=lambda c: c["image"])
+def test_when_an_image_has_a_path_then_its_label_path_is_the_cases(case: dict[str, str]) -> None:
+    root = Path("/dataset")
+    assert label_path(root / case["image"]) == root / case["label"]
+
+
+@pytest.mark.parametrize("case", _named("label_rows"))
+def test_when_label_rows_are_read_then_they_parse_as_the_case_says(case: dict[str, Any]) -> None:
+    if "error_line" in case:
+        with pytest.raises(LabelError, match=rf"^a\.txt:{case['error_line']}: "):
+            parse_label_rows(case["text"], "a.txt")
+        return
+    rows = parse_label_rows(case["text"], "a.txt")
+    assert len(rows) == len(case["boxes"])
+    for row, expected in zip(rows, case["boxes"], strict=True):
+        assert row == pytest.approx(tuple(expected), abs=1e-12)
+
+
+@pytest.mark.parametrize("case", _named("split_folders"))
+def test_when_a_data_yaml_names_splits_then_each_resolves_to_the_cases_folder(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    root = tmp_path.resolve()
+    for folder in case["folders"]:
+        (root / folder).mkdir(parents=True)
+    data_yaml = root / "data.yaml"
+    data_yaml.write_text(case["data_yaml"].replace("{root}", str(root)))
+    found = split_folders(data_yaml)
+    resolved = {
+        split: found[split].relative_to(root).as_posix() if split in found else None for split in SPLITS
+    }
+    assert resolved == case["expected"]
+
+
+def _xyxy(rows: list[list[float]]) -> np.ndarray:
+    boxes = np.array([row[1:5] for row in rows], dtype=float).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1)
+
+
+@pytest.mark.parametrize("case", _named("box_matching"))
+def test_when_boxes_are_matched_then_each_prediction_takes_the_cases_box(case: dict[str, Any]) -> None:
+    truth_classes = np.array([row[0] for row in case["truth"]], dtype=np.int64)
+    predicted_classes = np.array([row[0] for row in case["predictions"]], dtype=np.int64)
+    confidences = np.array([row[5] for row in case["predictions"]], dtype=float)
+    ious = iou_matrix(_xyxy(case["predictions"]), _xyxy(case["truth"]))
+    assert ious == pytest.approx(np.array(case["ious"]), abs=1e-12)
+    same_class = predicted_classes[:, None] == truth_classes[None, :]
+    matched = greedy_matches(ious, same_class, confidences, case["threshold"])
+    assert [int(g) if g >= 0 else None for g in matched] == case["matches"]
+
+
+def test_when_a_manifest_carries_the_pushs_hash_then_it_is_taken_as_is_and_must_name_the_version() -> None:
+    golden = CASES["content_hash"]
+    manifest = {
+        "name": "shapes",
+        "version": golden["version"],
+        "content_hash": golden["content_hash"],
+        "names": golden["names"],
+        "files": golden["files"],
+    }
+    name, version, digest, files = manifest_identity(manifest)
+    assert (name, version, digest) == ("shapes", golden["version"], golden["content_hash"])
+    assert files == {path: meta["sha256"] for path, meta in golden["files"].items()}
+    with pytest.raises(DatasetError, match="version is not the start of its content_hash"):
+        manifest_identity(manifest | {"version": "0" * 12})
