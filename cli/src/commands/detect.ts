@@ -2,8 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { MiniStreamioCommand, UserError } from '../lib/command.js';
+import { DETECTION_PARAMS } from '../lib/contracts.js';
 import { drawDetections, outputPaths } from '../lib/draw.js';
-import { fraction, gatewayFlags } from '../lib/flags.js';
+import { fraction, gatewayFlags, maxDetFlag } from '../lib/flags.js';
 import { GatewayClient, type TaskView } from '../lib/gateway-client.js';
 import { CountProgress, progressWanted } from '../lib/progress.js';
 
@@ -34,9 +35,9 @@ export default class Detect extends MiniStreamioCommand {
   };
   static override flags = {
     ...gatewayFlags,
-    conf: fraction('minimum confidence of a box', 0.25),
-    iou: fraction('IoU threshold of non-maximum suppression', 0.45),
-    'max-det': Flags.integer({ description: 'most boxes per image', min: 1, max: 1000, default: 300 }),
+    conf: fraction('minimum confidence of a box', DETECTION_PARAMS.conf.default),
+    iou: fraction('IoU threshold of non-maximum suppression', DETECTION_PARAMS.iou.default),
+    'max-det': maxDetFlag(),
     timeout: Flags.integer({ description: 'seconds to wait for each task', min: 1, default: 120 }),
     save: Flags.directory({
       description: 'write each image with its boxes drawn, and its task as JSON, to this folder (created)',

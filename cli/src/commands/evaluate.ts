@@ -3,7 +3,7 @@ import { MiniStreamioCommand } from '../lib/command.js';
 import type { DatasetSource } from '../lib/dataset-source.js';
 import { datasetStore } from '../lib/datasets/store.js';
 import { type EvaluationReport, evaluateSplit } from '../lib/evaluation.js';
-import { fraction, gatewayFlags } from '../lib/flags.js';
+import { fraction, gatewayFlags, maxDetFlag } from '../lib/flags.js';
 import { GatewayClient } from '../lib/gateway-client.js';
 import { LocalYoloDataset } from '../lib/local-yolo-dataset.js';
 import { minioClient } from '../lib/minio.js';
@@ -64,7 +64,8 @@ export default class Evaluate extends MiniStreamioCommand {
     split: Flags.string({ description: 'split to evaluate', default: 'valid' }),
     conf: fraction('confidence threshold of the requests', 0.001),
     iou: fraction('IoU threshold of non-maximum suppression', 0.7),
-    'max-det': Flags.integer({ description: 'most boxes per image', min: 1, max: 1000, default: 300 }),
+    // Ultralytics val's own thresholds, not the service's defaults (README, "Evaluation").
+    'max-det': maxDetFlag(300),
     concurrency: Flags.integer({ description: 'images in flight at once', min: 1, max: 64, default: 4 }),
   };
 

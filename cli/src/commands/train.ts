@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { MiniStreamioCommand } from '../lib/command.js';
+import { TRAIN_DEFAULTS, TRAIN_MINIMUMS, TRAINER_EXIT_CODES } from '../lib/contracts.js';
 import { runTraining, TrainingFailed } from '../lib/training/run.js';
 
 export default class Train extends MiniStreamioCommand {
@@ -23,8 +24,13 @@ Progress is printed per epoch; Ctrl-C stops training, keeps what was produced an
       description: 'name, name@version or s3://bucket/prefix',
     }),
     model: Flags.string({ char: 'm', required: true, description: 'model to start from (see above)' }),
-    epochs: Flags.integer({ min: 1, default: 100 }),
-    imgsz: Flags.integer({ min: 32, default: 640, description: 'training image size' }),
+    // Defaults and minimums: contracts/train-options.schema.json, as the trainer's own.
+    epochs: Flags.integer({ min: TRAIN_MINIMUMS.epochs, default: TRAIN_DEFAULTS.epochs }),
+    imgsz: Flags.integer({
+      min: TRAIN_MINIMUMS.imgsz,
+      default: TRAIN_DEFAULTS.imgsz,
+      description: 'training image size',
+    }),
     batch: Flags.custom<number>({
       parse: async (input) => {
         const value = Number(input);
@@ -33,12 +39,19 @@ Progress is printed per epoch; Ctrl-C stops training, keeps what was produced an
         }
         return value;
       },
-    })({ default: 16, description: 'images per batch, -1 for auto, 0.7 for 70% of GPU memory' }),
+    })({
+      default: TRAIN_DEFAULTS.batch,
+      description: 'images per batch, -1 for auto, 0.7 for 70% of GPU memory',
+    }),
     device: Flags.string({ description: 'cpu, 0, 0,1 … (default: first GPU, else CPU)' }),
-    experiment: Flags.string({ default: 'mini-streamio', description: 'MLflow experiment' }),
+    experiment: Flags.string({ default: TRAIN_DEFAULTS.experiment, description: 'MLflow experiment' }),
     'run-name': Flags.string({ description: 'MLflow run name' }),
     'register-as': Flags.string({ description: 'registered model name (default mini-streamio-detector)' }),
-    register: Flags.boolean({ default: true, allowNo: true, description: 'register the best weights' }),
+    register: Flags.boolean({
+      default: TRAIN_DEFAULTS.register,
+      allowNo: true,
+      description: 'register the best weights',
+    }),
     arg: Flags.string({
       multiple: true,
       default: [],
@@ -52,7 +65,8 @@ Progress is printed per epoch; Ctrl-C stops training, keeps what was produced an
     const { flags, argv } = await this.parse(Train);
     const extra = [...flags.arg, ...(argv as string[])];
     const malformed = extra.filter((pair) => !/^[A-Za-z_][\w]*=/.test(pair));
-    if (malformed.length > 0) this.error(`not key=value: ${malformed.join(' ')}`, { exit: 2 });
+    if (malformed.length > 0)
+      this.error(`not key=value: ${malformed.join(' ')}`, { exit: TRAINER_EXIT_CODES.usage });
     try {
       await runTraining(
         {

@@ -1,5 +1,6 @@
 // Flags shared by the commands that talk to the detection service.
 import { Flags } from '@oclif/core';
+import { DETECTION_PARAMS } from './contracts.js';
 
 /** A number flag limited to [0, 1] (oclif has integer flags only). */
 export const fraction = (description: string, defaultValue: number) =>
@@ -13,6 +14,15 @@ export const fraction = (description: string, defaultValue: number) =>
       return value;
     },
   })();
+
+/** --max-det: the service's range, and its default unless a command has its own. */
+export const maxDetFlag = (defaultValue: number = DETECTION_PARAMS.max_det.default) =>
+  Flags.integer({
+    description: 'most boxes per image',
+    min: DETECTION_PARAMS.max_det.minimum,
+    max: DETECTION_PARAMS.max_det.maximum,
+    default: defaultValue,
+  });
 
 export const gatewayFlags = {
   url: Flags.string({ description: 'gateway URL [default: $GATEWAY_URL or http://127.0.0.1:8080]' }),

@@ -1,11 +1,15 @@
 // Data shapes of the detection service, as zod schemas: request parameters, what BentoML
 // answers (checked, never trusted), the task record kept in MinIO and the public task view.
 import { z } from 'zod';
+import { type Bounded, DETECTION_DEFAULTS } from './detection-defaults.js';
+
+const between = (number: z.ZodCoercedNumber, { minimum, maximum, default: value }: Bounded) =>
+  number.min(minimum).max(maximum).default(value);
 
 export const detectionParamsSchema = z.object({
-  conf: z.coerce.number().min(0).max(1).default(0.25),
-  iou: z.coerce.number().min(0).max(1).default(0.45),
-  max_det: z.coerce.number().int().min(1).max(1000).default(300),
+  conf: between(z.coerce.number(), DETECTION_DEFAULTS.conf),
+  iou: between(z.coerce.number(), DETECTION_DEFAULTS.iou),
+  max_det: between(z.coerce.number().int(), DETECTION_DEFAULTS.max_det),
 });
 export type DetectionParams = z.infer<typeof detectionParamsSchema>;
 

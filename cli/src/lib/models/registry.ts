@@ -1,10 +1,11 @@
 // Registered detector versions as the CLI shows them, read through MLflow's REST API.
-// The tags are written by bento/src/mini_streamio/registry.py (register_weights).
+// The tags are written by bento/src/mini_streamio/registry.py (register_weights); their format is
+// contracts/registry-tags.schema.json.
 
 import { UserError } from '../command.js';
 import { type MlflowClient, type ModelVersion, tagsOf } from '../mlflow.js';
 
-export const PRODUCTION_ALIAS = 'production';
+export { PRODUCTION_ALIAS } from '../contracts.js';
 
 export interface VersionSummary {
   name: string;

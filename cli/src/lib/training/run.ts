@@ -3,6 +3,7 @@
 
 import { UserError } from '../command.js';
 import type { CliConfig } from '../config.js';
+import { TRAINER_EXIT_CODES } from '../contracts.js';
 import { renderEvent } from './render.js';
 import {
   type TrainerEvent,
@@ -22,8 +23,8 @@ export interface RunOutput {
   verbose: boolean;
 }
 
-/** Exit statuses of the trainer (bento/src/mini_streamio/training/__main__.py). */
-export const EXIT_KILLED = 130;
+/** The trainer's status when stopped (contracts/trainer-exit-codes.schema.json); `train` exits with it too. */
+export const EXIT_KILLED = TRAINER_EXIT_CODES.killed;
 
 export class TrainingFailed extends UserError {
   constructor(
