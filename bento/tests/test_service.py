@@ -186,6 +186,35 @@ def test_when_a_task_id_is_unknown_or_missing_then_status_and_get_answer_404_or_
         assert served.http.get(path).status_code == 400
 
 
+def test_when_tasks_finish_then_detect_finished_announces_them_to_a_waiting_caller(
+    served: BentoProcess, tiny_model: TinyModel
+) -> None:
+    cursor = served.http.post("/detect/finished", json={}).json()
+    assert cursor["task_ids"] == []
+    quiet = served.http.post("/detect/finished", json={"after": cursor["last"], "wait": 0.3})
+    assert quiet.json() == cursor, "nothing finished: the wait ends empty, at the same cursor"
+
+    image = tiny_model.images()[0].read_bytes()
+    task_ids = [submit(served, image) for _ in range(3)]
+    announced: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(announced) < len(task_ids) and time.monotonic() < deadline:
+        answer = served.http.post("/detect/finished", json={"after": cursor["last"], "wait": 10}).json()
+        assert answer["last"] > cursor["last"]
+        announced += answer["task_ids"]
+        cursor = answer
+    assert sorted(announced) == sorted(task_ids), "each task announced once, by whichever worker ran it"
+    for task_id in task_ids:
+        assert finished_status(served, task_id, timeout=1)["status"] == "completed"
+
+    # A cursor past the end was given by a store a restart replaced: the answer starts over.
+    replaced = served.http.post("/detect/finished", json={"after": cursor["last"] + 1000}).json()
+    assert replaced["last"] == cursor["last"]
+    assert set(announced) <= set(replaced["task_ids"])
+    for bad in ({"wait": 31}, {"wait": -1}, {"after": -2}):
+        assert served.http.post("/detect/finished", json=bad).status_code == 400
+
+
 def test_when_a_task_is_still_queued_then_get_answers_400(
     served: BentoProcess, tiny_model: TinyModel
 ) -> None:

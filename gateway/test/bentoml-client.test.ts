@@ -2,7 +2,7 @@
 // the mapping of every failure to InferenceError (unavailable, timeout, bad_response) or InferenceRejectedError.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../scripts/stack/supervisor.js';
 import { BentoMLClient } from '../src/inference/bentoml-client.js';
 import { InferenceError, InferenceRejectedError } from '../src/inference/inference-client.js';
@@ -140,5 +140,41 @@ describe('BentoMLClient', () => {
       code: 'inference_unavailable',
     });
     expect(await nobody.isReady()).toBe(false);
+  });
+
+  it("when watching finishes, then it long-polls /detect/finished from each answer's cursor and reports only new ids", async () => {
+    const asked: unknown[] = [];
+    const finished = (last: number, task_ids: string[] = [], delayMs = 0) => ({
+      status: 200,
+      body: { last, task_ids },
+      delayMs,
+    });
+    const answers = [
+      finished(5),
+      finished(7, ['a', 'b']),
+      { status: 500, body: { error: 'database is locked' } },
+      finished(9),
+    ];
+    handler = async (req) => {
+      expect(new URL(req.url).pathname).toBe('/detect/finished');
+      asked.push(await req.json());
+      return answers.shift() ?? finished(9, [], 1_000);
+    };
+    const reported: string[][] = [];
+    const watch = client.watchFinished((ids) => reported.push(ids));
+    await vi.waitFor(() => expect(asked.length).toBeGreaterThanOrEqual(5), { timeout: 5_000 });
+    watch.stop();
+    const seen = asked.length;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(asked.length).toBe(seen); // stopped: no request after
+    expect(reported).toEqual([['a', 'b']]);
+    // The first call asks for the cursor without waiting; after a failure, the cursor is asked afresh.
+    expect(asked.slice(0, 5)).toEqual([
+      { after: -1, wait: 0 },
+      { after: 5, wait: 10 },
+      { after: 7, wait: 10 },
+      { after: -1, wait: 0 },
+      { after: 9, wait: 10 },
+    ]);
   });
 });

@@ -137,3 +137,28 @@ describe('GET /image/detect?wait=', () => {
     }
   });
 });
+
+describe('announcements of finished tasks', () => {
+  it('when BentoML announces a finish, then a waiting GET answers completed with no poll due', async () => {
+    // No round and no second look within the wait: only the announcement can finish the task.
+    const quiet = await startGateway(testConfig(stack, { RECONCILE_INTERVAL_MS: '600000' }), {
+      reconcile: true,
+    });
+    const { detection } = quiet.gateway;
+    detection.waitRecheckMs = 600_000;
+    try {
+      quiet.inference.behaviour = 'hold';
+      const taskId = await postTask(quiet.url);
+      const answer = waitingGet(taskId, 20, quiet.url);
+      await eventually(async () => (detection.waiters.size > 0 ? true : undefined), 'the GET to wait');
+      // Earlier tests' tasks may have been submitted here too: all of them are announced.
+      quiet.inference.announce(...quiet.inference.submissions.map((s) => s.inferenceTaskId));
+      const { res } = await answer;
+      expect(res.body.status).toBe('completed');
+      expect(res.body.response.instances).toHaveLength(1);
+    } finally {
+      await quiet.close();
+    }
+    expect(quiet.inference.watching).toBe(0);
+  });
+});

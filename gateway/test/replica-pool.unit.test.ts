@@ -1,6 +1,6 @@
 // The replica pool over fake replicas: where submissions go, where polls go, and when a task is
 // given up on its replica (reported not_found, so the advancer submits it again elsewhere).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InferenceError } from '../src/inference/inference-client.js';
 import { ReplicaPool } from '../src/inference/replica-pool.js';
 import { DnsReplicas, fixedReplicas, type ReplicaSource } from '../src/inference/replica-source.js';
@@ -148,5 +148,26 @@ describe('where replicas are found', () => {
     expect(dns.urls()).toHaveLength(3);
     expect(errors.map((e) => e.message)).toEqual(['ENOTFOUND bento-headless']);
     dns.stop();
+  });
+});
+
+describe('announcements of finished tasks', () => {
+  it('when replicas announce finishes, then they are reported by the ids submit gave, and the watches follow the set', () => {
+    vi.useFakeTimers();
+    try {
+      const { replicas, fake, setUrls } = pool([A, B]);
+      const reported: string[][] = [];
+      const watch = replicas.watchFinished((ids) => reported.push(ids));
+      fake(A).announce('fake-1');
+      fake(B).announce('fake-2', 'fake-3');
+      expect(reported).toEqual([[`${A}#fake-1`], [`${B}#fake-2`, `${B}#fake-3`]]);
+      setUrls([A]);
+      vi.advanceTimersByTime(5_000);
+      expect([fake(A).watching, fake(B).watching]).toEqual([1, 0]);
+      watch.stop();
+      expect(fake(A).watching).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -183,7 +183,9 @@ describe('webhooks', () => {
       expect(res.status).toBe(422);
       expect(res.body.error.code).toBe('callback_url_refused');
       expect(res.body.error.message).toMatch(why);
-      expect(await objectKeys(storageClient(gw.config), gw.config.TASKS_BUCKET)).toEqual(before);
+      // Earlier tests' markers may still go meanwhile, so only what appeared counts.
+      const after = await objectKeys(storageClient(gw.config), gw.config.TASKS_BUCKET);
+      expect(after.filter((key) => !before.includes(key))).toEqual([]);
     },
   );
 

@@ -81,6 +81,7 @@ export interface ReconcilerRunner {
 /** What a reconciler is built from: this module's parts, and the hooks for what it finishes. */
 export interface ReconcilerParts {
   repo: TaskRepository;
+  inference: InferenceClient;
   advancer: TaskAdvancer;
   queueDepth: QueueDepth;
   /** Metrics and the local queue count, for tasks the reconciler finished or retried. */
@@ -109,6 +110,7 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
     concurrency: 4,
     listEveryMs: listEveryMs(parts.settings),
     deliverCallback: (task) => parts.deliverer.deliverIfDue(task),
+    watchFinished: (onFinished) => parts.inference.watchFinished(onFinished),
     log: parts.log,
   });
 
@@ -167,6 +169,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
   });
   const built = reconcilerFactory({
     repo,
+    inference,
     advancer,
     queueDepth,
     events: taskEvents,

@@ -7,6 +7,7 @@
 // answer.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { Watch } from '../inference/inference-client.js';
 import { StorageUnavailableError, WriteConflictError } from '../storage/object-store.js';
 import type { TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
@@ -29,6 +30,8 @@ export interface ReconcilerOptions {
   listEveryMs: number;
   /** Delivers the webhook of a finished task whose delivery is not settled, if it is due. */
   deliverCallback?: (task: Versioned) => Promise<void>;
+  /** The inference server's announcements of finished tasks (see announced()). */
+  watchFinished?: (onFinished: (inferenceTaskIds: string[]) => void) => Watch;
   log: Logger;
 }
 
@@ -38,6 +41,7 @@ export class Reconciler {
   private round: Promise<void> | undefined;
   private running = false;
   private lastRoundFailed = false;
+  private watch: Watch | undefined;
   private listedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -50,6 +54,7 @@ export class Reconciler {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.watch = this.options.watchFinished?.((ids) => this.announced(ids));
     const loop = async () => {
       const scan = Date.now() - this.listedAt >= this.options.listEveryMs;
       this.round = this.runOnce(scan).catch((err: unknown) => this.reportFailure(err));
@@ -62,6 +67,7 @@ export class Reconciler {
   /** Stops the rounds and writes the acceptances it still holds back. */
   async stop(): Promise<void> {
     this.running = false;
+    this.watch?.stop();
     clearTimeout(this.timer);
     await this.round;
     await this.persistDeferred(true);
@@ -95,6 +101,29 @@ export class Reconciler {
     if (!task) return undefined;
     const budget = sleep(budgetMs, task, { ref: false });
     return (await Promise.race([this.advanceOne(task), budget]))?.record;
+  }
+
+  /**
+   * Tasks the inference server says it finished: those this process holds are fetched and stored
+   * now, not at their next poll (up to an interval later, while the client waits). Another
+   * gateway's tasks are that gateway's to fetch.
+   */
+  private announced(inferenceTaskIds: string[]): void {
+    const finished = new Set(inferenceTaskIds);
+    for (const task of this.cache.values()) {
+      const submission = task.record.current?.inference_task_id;
+      if (submission && finished.has(submission)) void this.fetchFinished(task.record.task_id, submission);
+    }
+  }
+
+  private async fetchFinished(taskId: string, submission: string): Promise<void> {
+    // Twice at most: the first may join a poll that asked just before the task finished.
+    for (let tries = 0; tries < 2; tries++) {
+      const task = this.cache.get(taskId);
+      if (!this.running || task?.record.current?.inference_task_id !== submission) return;
+      this.advancer.pollNow(taskId);
+      await this.advanceOne(task);
+    }
   }
 
   /** One round: over every pending task listed afresh (`scan`), or over the cached ones. */

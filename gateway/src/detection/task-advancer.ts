@@ -110,6 +110,11 @@ export class TaskAdvancer {
     return this.readiness?.ready ?? true;
   }
 
+  /** Lets the next advance of a task poll BentoML however recently it was polled (it announced a finish). */
+  pollNow(taskId: string): void {
+    this.lastPolled.delete(taskId);
+  }
+
   /** Forgets poll times of tasks that are no longer pending. */
   forgetAllBut(pendingIds: ReadonlySet<string>): void {
     for (const id of this.lastPolled.keys()) if (!pendingIds.has(id)) this.lastPolled.delete(id);

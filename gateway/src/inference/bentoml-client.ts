@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import { type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
+import { type Announcement, watchAnnouncements } from './announcements.js';
 import {
   type ImageUpload,
   type InferenceClient,
@@ -18,6 +19,7 @@ import {
   InferenceRejectedError,
   type InferenceTaskState,
   type ServedModel,
+  type Watch,
 } from './inference-client.js';
 
 /** An HTTP answer: its status and its body, parsed as JSON where it is JSON. */
@@ -26,7 +28,19 @@ interface Answer {
   data: unknown;
 }
 
+interface RequestOptions {
+  body?: Buffer;
+  /** A JSON body (sets the content type). */
+  json?: unknown;
+  headers?: Record<string, string>;
+  agent?: http.Agent;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 const submitted = z.object({ task_id: z.string().min(1) });
+/** POST /detect/finished (serving/finished.py). */
+const finishedSchema = z.object({ last: z.number().int(), task_ids: z.array(z.string()) });
 /** POST /model: the loaded version (services before runtime reports ran torch in fp32). */
 const servedModelSchema = z.object({
   name: z.string(),
@@ -36,6 +50,8 @@ const servedModelSchema = z.object({
 });
 /** BentoML's answer to /get for a task that has not finished (1.4.40: "task <id> is not completed yet"). */
 const stillRunning = z.object({ error: z.string().regex(/not completed/) });
+/** How long one long poll of /detect/finished waits for a finish (BentoML allows up to 30 s). */
+const ANNOUNCEMENT_WAIT_S = 10;
 const extensions: Record<string, string> = {
   'image/jpeg': 'jpg',
   'image/png': 'png',
@@ -72,9 +88,7 @@ export class BentoMLClient implements InferenceClient {
 
   async servedModel(): Promise<ServedModel | null> {
     try {
-      const res = await this.request('POST', '/model', Buffer.from('{}'), {
-        'content-type': 'application/json',
-      });
+      const res = await this.request('POST', '/model', { json: {} });
       const parsed = res.status === 200 ? servedModelSchema.safeParse(res.data) : undefined;
       return parsed?.success ? parsed.data : null;
     } catch {
@@ -93,13 +107,11 @@ export class BentoMLClient implements InferenceClient {
     // connections one worker ran 70-90 % of the tasks; a new connection each goes to whichever
     // worker accepts it first, so the workers take turns.
     const res = await this.call('submit', () =>
-      this.request(
-        'POST',
-        '/detect/submit',
-        form.body,
-        { 'content-type': form.contentType },
-        this.closingAgent,
-      ),
+      this.request('POST', '/detect/submit', {
+        body: form.body,
+        headers: { 'content-type': form.contentType },
+        agent: this.closingAgent,
+      }),
     );
     if (res.status >= 400 && res.status < 500)
       throw new InferenceRejectedError(`the inference service refused the image: ${describe(res)}`);
@@ -117,6 +129,24 @@ export class BentoMLClient implements InferenceClient {
     return { status: 'completed', outcome: this.parse(res, 'get', detectionOutcomeSchema) };
   }
 
+  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+    return watchAnnouncements((after, signal) => this.finishedAfter(after, signal), onFinished);
+  }
+
+  /** One long poll of POST /detect/finished: the tasks finished after cursor `after`. */
+  private async finishedAfter(after: number, signal: AbortSignal): Promise<Announcement> {
+    const waitS = after < 0 ? 0 : ANNOUNCEMENT_WAIT_S;
+    const res = await this.call('finished', () =>
+      this.request('POST', '/detect/finished', {
+        json: { after, wait: waitS },
+        timeoutMs: this.timeoutMs + waitS * 1_000,
+        signal,
+      }),
+    );
+    const { last, task_ids } = this.parse(res, 'finished', finishedSchema);
+    return { last, taskIds: task_ids };
+  }
+
   /** One request; network failures become InferenceError 'unavailable' or 'timeout'. */
   private async call(what: string, request: () => Promise<Answer>): Promise<Answer> {
     try {
@@ -128,17 +158,18 @@ export class BentoMLClient implements InferenceClient {
     }
   }
 
-  /** Sends a request and reads the whole answer, within the client's timeout. */
-  private request(
-    method: string,
-    path: string,
-    body?: Buffer,
-    headers: Record<string, string> = {},
-    agent = this.agent,
-  ): Promise<Answer> {
+  /** Sends a request and reads the whole answer, within the client's timeout unless given one. */
+  private request(method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
+    const { agent = this.agent, timeoutMs = this.timeoutMs, signal } = options;
+    const headers = { ...options.headers };
+    let body = options.body;
+    if (options.json !== undefined) {
+      body = Buffer.from(JSON.stringify(options.json));
+      headers['content-type'] = 'application/json';
+    }
     return new Promise((resolve, reject) => {
       const url = new URL(path, this.base);
-      const req = this.transport.request(url, { method, agent, headers }, (res) => {
+      const req = this.transport.request(url, { method, agent, headers, signal }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
@@ -148,8 +179,8 @@ export class BentoMLClient implements InferenceClient {
         });
       });
       const timer = setTimeout(() => {
-        req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-      }, this.timeoutMs);
+        req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      }, timeoutMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         reject(err);

@@ -37,6 +37,17 @@ export interface InferenceClient {
   submit(image: ImageUpload, params: DetectionParams): Promise<string>;
   /** Where a task stands, with its outcome once it is completed (one request per poll). */
   check(inferenceTaskId: string): Promise<InferenceTaskState>;
+  /**
+   * Calls `onFinished` with the ids of tasks (as `submit` returned them) as the server announces
+   * them finished, until stopped. A shortcut only: an announcement can be missed (the server
+   * restarted, was unreachable, or has none to give), so `check` stays the truth.
+   */
+  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch;
+}
+
+/** A running watch; stop() ends it and any request it has open. */
+export interface Watch {
+  stop(): void;
 }
 
 /** The model server refused a submission as invalid (4xx): submitting it again would not help. */

@@ -11,10 +11,13 @@ import {
   InferenceError,
   type InferenceTaskState,
   type ServedModel,
+  type Watch,
 } from './inference-client.js';
 import type { ReplicaSource } from './replica-source.js';
 
 const SEPARATOR = '#';
+/** How often the watched replicas are matched to the source's set (DNS re-resolves every 10 s). */
+const FOLLOW_REPLICAS_MS = 5_000;
 
 const isUnavailable = (err: unknown): err is InferenceError =>
   err instanceof InferenceError && err.failure === 'unavailable';
@@ -97,6 +100,33 @@ export class ReplicaPool implements InferenceClient {
       replica.inFlight = Math.max(0, replica.inFlight - 1);
       return { status: 'not_found' };
     }
+  }
+
+  /** Watches every replica the source names, following the set as it changes. */
+  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+    const watches = new Map<string, Watch>();
+    const follow = () => {
+      const replicas = this.current();
+      for (const [url, watch] of watches)
+        if (!replicas.some((r) => r.url === url)) {
+          watch.stop();
+          watches.delete(url);
+        }
+      for (const { url, client } of replicas)
+        if (!watches.has(url))
+          watches.set(
+            url,
+            client.watchFinished((ids) => onFinished(ids.map((id) => `${url}${SEPARATOR}${id}`))),
+          );
+    };
+    follow();
+    const timer = setInterval(follow, FOLLOW_REPLICAS_MS).unref();
+    return {
+      stop: () => {
+        clearInterval(timer);
+        for (const watch of watches.values()) watch.stop();
+      },
+    };
   }
 
   /** Tasks submitted here per replica and not yet seen finished (for logs and tests). */

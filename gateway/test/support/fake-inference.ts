@@ -1,5 +1,6 @@
 // A hand-written stand-in for BentoML in gateway component tests: an in-memory task queue
-// whose behaviour a test sets (answer, hang, fail, forget, be down), recording every call.
+// whose behaviour a test sets (answer, hang, fail, forget, be down, announce finishes), recording
+// every call.
 import { imageSize } from 'image-size';
 import type { DetectionOutcome, DetectionParams } from '../../src/detection/dto.js';
 import {
@@ -9,6 +10,7 @@ import {
   InferenceRejectedError,
   type InferenceTaskState,
   type ServedModel,
+  type Watch,
 } from '../../src/inference/inference-client.js';
 
 /** The model the fake reports, as BentoML's POST /model would. */
@@ -43,6 +45,7 @@ export class FakeInference implements InferenceClient {
   failingSubmissions = false;
   readonly submissions: Submission[] = [];
   private readonly tasks = new Map<string, FakeTask>();
+  private readonly watchers = new Set<(inferenceTaskIds: string[]) => void>();
   private nextId = 1;
 
   /** The answer for a finished task; by default one box in the middle of the image. */
@@ -91,6 +94,25 @@ export class FakeInference implements InferenceClient {
         outcome: { response: null, error: { code: 'no_model', message: 'no model is loaded' } },
       };
     return { status: 'completed', outcome: this.outcomeFor(task.image.bytes, task.params) };
+  }
+
+  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+    this.watchers.add(onFinished);
+    return { stop: () => this.watchers.delete(onFinished) };
+  }
+
+  /** Finishes these tasks as `behaviour` says and announces them, as BentoML's /detect/finished does. */
+  announce(...inferenceTaskIds: string[]): void {
+    for (const id of inferenceTaskIds) {
+      const task = this.tasks.get(id);
+      if (task?.status === 'in_progress') task.status = this.behaviour === 'fail' ? 'failed' : 'completed';
+    }
+    for (const watcher of this.watchers) watcher(inferenceTaskIds);
+  }
+
+  /** How many watches are open (the reconciler keeps one while it runs). */
+  get watching(): number {
+    return this.watchers.size;
   }
 
   /** Forgets every task, as BentoML does when it restarts. */

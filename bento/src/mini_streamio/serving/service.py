@@ -42,6 +42,10 @@ tests/test_service.py:
   a task whose method raised would end `failed` with 500. `detect` itself never raises: every image
   ends `completed` with an outcome, its `error` naming the problem (image_decode_failed,
   image_too_large, invalid_parameters for thresholds out of range, model_error, no_model).
+- `POST /detect/finished`, JSON `{"after": <cursor>, "wait": <seconds, 0-30>}`: 200
+  `{"last": <cursor>, "task_ids": [...]}`, the tasks (of every worker) that finished after `after`,
+  in order, answered as soon as there is one or when `wait` ends; `after` -1 answers the current
+  cursor at once. The gateway long-polls it to fetch a result as soon as it exists (serving/finished.py).
 - `PUT /detect/cancel` marks an in-progress task `canceled` but answers 400 and does not stop it (the
   result then overwrites the status); `POST /detect/retry` would re-run a finished task under a new
   id from its stored request, which here has no body, so it ends failed. The gateway needs neither:
@@ -58,9 +62,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
+from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml.exceptions import ServiceUnavailable
+from pydantic import Field
 
 from mini_streamio.schemas import (
     DEFAULT_CONF,
@@ -78,6 +85,7 @@ logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
 from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
 from mini_streamio.serving import task_store  # noqa: E402
+from mini_streamio.serving.finished import MAX_WAIT_S, FinishedReader, FinishedTasks  # noqa: E402
 from mini_streamio.serving.orphans import exit_with_parent  # noqa: E402
 from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
 
@@ -100,6 +108,7 @@ class Detection:
         threads = settings.inference_threads or max(1, cores // settings.bentoml_workers)
         self.models = ModelWatcher(RegistryModelSource(settings, threads), settings.model_poll_interval_s)
         self.models.start()
+        self.finishes = FinishedReader(BentoMLContainer.result_store_file.get())
 
     @bentoml.on_shutdown
     def stop_watching(self) -> None:
@@ -115,6 +124,15 @@ class Detection:
         if detector is None:
             raise ServiceUnavailable("no model is loaded yet")
         return detector.info
+
+    @bentoml.api(route="/detect/finished")
+    async def finished(
+        self,
+        after: Annotated[int, Field(ge=-1)] = -1,
+        wait: Annotated[float, Field(ge=0, le=MAX_WAIT_S)] = 0,
+    ) -> FinishedTasks:
+        """Ids of detect tasks finished after cursor `after`, waiting up to `wait` s for one."""
+        return await self.finishes.wait_for(after, wait)
 
     @bentoml.task
     def detect(
