@@ -1,6 +1,7 @@
-"""The Python side of contracts/dataset-rules.cases.json: image files, label paths, label rows,
-split folders, box matching and the manifest's content hash. cli/test/dataset-rules-contract.unit.test.ts
-runs the same cases in TypeScript; a case that fails on one side only means the two have diverged."""
+"""The Python side of contracts/dataset-rules.cases.json: image files, label paths, class names,
+label rows, split folders, box matching and the manifest's content hash.
+cli/test/dataset-rules-contract.unit.test.ts runs the same cases in TypeScript; a case that fails on
+one side only means the two have diverged."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from mini_streamio.analysis.dataset_stats import LabelError, parse_label_rows
 from mini_streamio.analysis.evaluation import greedy_matches, iou_matrix
 from mini_streamio.dataset_rules import RULES_FILE, SPLITS, is_image
 from mini_streamio.training.dataset import DatasetError, manifest_identity
-from mini_streamio.yolo_layout import label_path, split_folders
+from mini_streamio.yolo_layout import class_names, label_path, split_folders
 
 CASES: dict[str, Any] = json.loads((RULES_FILE.parent / "dataset-rules.cases.json").read_text())
 
@@ -33,6 +35,11 @@ def test_when_a_folder_is_listed_then_the_images_are_the_files_with_an_image_ext
 def test_when_an_image_has_a_path_then_its_label_path_is_the_cases(case: dict[str, str]) -> None:
     root = Path("/dataset")
     assert label_path(root / case["image"]) == root / case["label"]
+
+
+@pytest.mark.parametrize("case", _named("class_names"))
+def test_when_a_data_yaml_holds_names_then_the_class_names_are_the_cases(case: dict[str, Any]) -> None:
+    assert class_names((yaml.safe_load(case["data_yaml"]) or {}).get("names")) == case["names"]
 
 
 @pytest.mark.parametrize("case", _named("label_rows"))

@@ -1,4 +1,4 @@
-// The TypeScript side of contracts/dataset-rules.cases.json: image files, label paths, label rows,
+// The TypeScript side of contracts/dataset-rules.cases.json: image files, label paths, class names, label rows,
 // split folders, box matching and the content hash. bento/tests/test_dataset_rules_contract.py runs
 // the same cases in Python; a case that fails on one side only means the two have diverged.
 import fs from 'node:fs';
@@ -9,8 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import cases from '../../contracts/dataset-rules.cases.json' with { type: 'json' };
 import { parseYoloLabels } from '../src/lib/dataset-source.js';
 import { contentHash, versionOf } from '../src/lib/datasets/manifest.js';
-import { isImageFile, SPLITS } from '../src/lib/datasets/rules.js';
-import { dataYamlBase, labelFileFor, resolveSplitFolder } from '../src/lib/datasets/yolo.js';
+import { imageMediaType, isImageFile, SPLITS } from '../src/lib/datasets/rules.js';
+import { classNamesOf, dataYamlBase, labelFileFor, resolveSplitFolder } from '../src/lib/datasets/yolo.js';
 import { type Box, iou, matchBoxes, type Prediction } from '../src/lib/metrics.js';
 
 const box = ([classId, xc, yc, w, h]: number[]): Box => ({ classId, xc, yc, w, h }) as Box;
@@ -21,11 +21,24 @@ describe('dataset rules contract (TypeScript side)', () => {
     expect(cases.image_files.files.filter(isImageFile)).toEqual(cases.image_files.images);
   });
 
+  it('when an image is pushed, then it is stored with its media type', () => {
+    for (const image of cases.image_files.images) expect(imageMediaType(image)).toMatch(/^image\//);
+    expect(imageMediaType('a.txt')).toBeUndefined();
+  });
+
   it.each(cases.label_paths.map((c) => [c.image, c.label]))(
     'when the image is %s, then its label is %s',
     (image, label) => {
       const root = path.resolve('/dataset');
       expect(path.relative(root, labelFileFor(path.join(root, image)))).toBe(path.normalize(label));
+    },
+  );
+
+  it.each(cases.class_names.map((c) => [c.name, c] as const))(
+    'when data.yaml holds "%s", then the class names are the case\'s',
+    (_, c) => {
+      const config = parseYaml(c.data_yaml) as Record<string, unknown>;
+      expect(classNamesOf(config.names)).toEqual(c.names);
     },
   );
 

@@ -15,7 +15,7 @@ from typing import Any
 RULES_FILE = Path(__file__).resolve().parents[3] / "contracts" / "dataset-rules.json"
 _RULES: dict[str, Any] = json.loads(RULES_FILE.read_text())
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset(_RULES["image_extensions"])
+IMAGE_SUFFIXES: frozenset[str] = frozenset(_RULES["image_extensions"])  # keys: extension -> media type
 SPLITS: tuple[str, ...] = tuple(_RULES["splits"])
 REQUIRED_SPLITS: tuple[str, ...] = tuple(_RULES["required_splits"])
 SPLIT_ALIASES: dict[str, str] = dict(_RULES["split_aliases"])

@@ -37,6 +37,15 @@ def split_folder(base: Path, value: object) -> Path | None:
     return None
 
 
+def class_names(value: object) -> list[str]:
+    """data.yaml's `names`: a list, or a map {0: a, 1: b} taken in the order of its keys; else []."""
+    if isinstance(value, dict):
+        return [str(value[key]) for key in sorted(value)]
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return []
+
+
 def split_folders(data_yaml: Path) -> dict[str, Path]:
     """The image folder of every split the data.yaml names that exists."""
     config: dict[str, Any] = yaml.safe_load(data_yaml.read_text()) or {}

@@ -9,7 +9,13 @@ import YAML from 'yaml';
 import { UserError } from './command.js';
 import { type DatasetSource, type LabelledImage, parseYoloLabels } from './dataset-source.js';
 import { isImageFile, SPLIT_ALIASES, storedSplitName } from './datasets/rules.js';
-import { dataYamlBase, isDirectory, labelFileFor, resolveSplitFolder } from './datasets/yolo.js';
+import {
+  classNamesOf,
+  dataYamlBase,
+  isDirectory,
+  labelFileFor,
+  resolveSplitFolder,
+} from './datasets/yolo.js';
 
 // Which files are images, where a split's folder is and where an image's label is follow the
 // rules `dataset push` uses (datasets/rules.ts, datasets/yolo.ts), so both read a folder alike.
@@ -29,11 +35,7 @@ export class LocalYoloDataset implements DatasetSource {
 
   async classNames(): Promise<string[]> {
     const names = (await this.dataYaml()).names;
-    if (Array.isArray(names)) return names.map(String);
-    if (names && typeof names === 'object')
-      return Object.entries(names)
-        .sort(([a], [b]) => Number(a) - Number(b))
-        .map(([, name]) => String(name));
+    if (names && typeof names === 'object') return classNamesOf(names);
     throw new UserError(`${this.yamlPath()} has no "names" list`);
   }
 

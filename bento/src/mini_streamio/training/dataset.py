@@ -44,7 +44,7 @@ from minio.error import S3Error
 from mini_streamio.dataset_rules import IMAGE_SUFFIXES, SPLITS
 from mini_streamio.settings import Settings
 from mini_streamio.storage import minio_client
-from mini_streamio.yolo_layout import image_files, split_folders
+from mini_streamio.yolo_layout import class_names, image_files, split_folders
 
 __all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetError", "DatasetVersion", "fetch_dataset", "list_versions"]
 
@@ -272,7 +272,7 @@ def _fetch_plain_prefix(
         (partial / _VERIFIED_MARKER).write_text(digest)
         _move_into_place(partial, target, digest)
     config = yaml.safe_load((target / "data.yaml").read_text()) or {}
-    names = _names_of(config.get("names"))
+    names = class_names(config.get("names"))
     if not names or "train" not in config or "val" not in config:
         raise DatasetError(f"{reference}/data.yaml needs `train`, `val` and `names`")
     config["path"] = str(target.resolve())
@@ -286,11 +286,3 @@ def _fetch_plain_prefix(
         if config.get(split)
     }
     return DatasetVersion(reference, name, digest[:12], digest, names, counts, data_yaml)
-
-
-def _names_of(value: object) -> list[str]:
-    if isinstance(value, dict):
-        return [str(value[key]) for key in sorted(value)]
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    return []

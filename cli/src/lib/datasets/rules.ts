@@ -15,7 +15,12 @@ export const SPLIT_ALIASES: Readonly<Record<string, SplitName>> = rules.split_al
 >;
 
 /** Lower-case extensions (with the dot) of the files a split's images are. */
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(rules.image_extensions);
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(Object.keys(rules.image_extensions));
+
+/** The media type an image is stored with, by its extension (any case); undefined for other files. */
+export function imageMediaType(file: string): string | undefined {
+  return (rules.image_extensions as Record<string, string>)[path.extname(file).toLowerCase()];
+}
 
 export function isImageFile(file: string): boolean {
   return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());

@@ -8,6 +8,7 @@ import { mapLimit } from '../concurrency.js';
 import type { CliConfig } from '../config.js';
 import { ensureBucket, listFolders, listObjects, minioClient, readObject } from '../minio.js';
 import { DATA_YAML_FILE, MANIFEST_FILE, type Manifest } from './manifest.js';
+import { imageMediaType } from './rules.js';
 import type { PreparedFile } from './validate.js';
 
 export const DATASETS_BUCKET = 'datasets';
@@ -152,16 +153,6 @@ export class DatasetStore {
 }
 
 function contentType(key: string): string {
-  const types: Record<string, string> = {
-    '.jpg': 'image/jpeg',
-    '.jpeg': 'image/jpeg',
-    '.png': 'image/png',
-    '.bmp': 'image/bmp',
-    '.webp': 'image/webp',
-    '.tif': 'image/tiff',
-    '.tiff': 'image/tiff',
-    '.txt': 'text/plain',
-    '.yaml': 'application/yaml',
-  };
-  return types[path.extname(key).toLowerCase()] ?? 'application/octet-stream';
+  const types: Record<string, string> = { '.txt': 'text/plain', '.yaml': 'application/yaml' };
+  return imageMediaType(key) ?? types[path.extname(key).toLowerCase()] ?? 'application/octet-stream';
 }

@@ -68,17 +68,25 @@ export async function loadYolo(root: string, dataYaml: string): Promise<DatasetS
   return source;
 }
 
+/** data.yaml's `names`: a list, or a map {0: a, 1: b} taken in the order of its numeric keys; else []. */
+export function classNamesOf(raw: unknown): string[] {
+  if (Array.isArray(raw)) return raw.map(String);
+  if (!raw || typeof raw !== 'object') return [];
+  return Object.entries(raw)
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([, name]) => String(name));
+}
+
 function readNames(config: Record<string, unknown>, shownYaml: string, problems: Problem[]): string[] {
   const raw = config.names;
-  let names: string[] = [];
-  if (Array.isArray(raw)) names = raw.map(String);
-  else if (raw && typeof raw === 'object') {
-    const entries = Object.entries(raw as Record<string, unknown>);
-    const ids = entries.map(([key]) => Number(key)).sort((a, b) => a - b);
+  const names = classNamesOf(raw);
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const ids = Object.keys(raw)
+      .map(Number)
+      .sort((a, b) => a - b);
     if (ids.some((id, index) => id !== index)) {
       problems.push({ where: shownYaml, message: '`names` keys must be 0, 1, 2, … without gaps' });
     }
-    names = ids.map((id) => String((raw as Record<string, unknown>)[String(id)]));
   }
   if (names.length === 0) problems.push({ where: shownYaml, message: '`names` is missing or empty' });
   const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
