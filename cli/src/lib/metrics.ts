@@ -9,6 +9,10 @@
 // 100 most confident per image and class (maxDets), the service's max_det decides here.
 // Precision and recall are reported, as Ultralytics does, at the confidence threshold that
 // maximises the class-mean F1 at IoU 0.50 (Ultralytics smooths that curve first; we do not).
+// Why in TypeScript, beside Python's box-by-box diagnosis (analysis/evaluation.py), rather than
+// spawning Python: evaluate stays one process that needs no Python environment, and starts scoring
+// at once. The matching rule is one function per language (matchBoxes, greedy_matches), and
+// contracts/dataset-rules.cases.json fails whichever side drifts; pycocotools pins the rest.
 
 /** A box in YOLO-normalised centre form. */
 export interface Box {

@@ -1,6 +1,7 @@
 // The manifest of a dataset version: what it holds, counted, and every file's checksum.
 // The storage layout and the version rule are documented with the reader of this format,
-// bento/src/mini_streamio/training/dataset.py; both sides compute the same content hash.
+// bento/src/mini_streamio/training/dataset.py. contentHash is the hash's only implementation: the
+// trainer takes it from the manifest (contracts/dataset-rules.cases.json pins its value).
 import { stringify as toYaml } from 'yaml';
 import { SPLITS, type SplitName } from './source.js';
 import { type PreparedFile, type SplitStats, sha256 } from './validate.js';

@@ -1,6 +1,10 @@
 // The dataset rules TypeScript and Python share, read from contracts/dataset-rules.json (the
 // Python side reads the same file: bento/src/mini_streamio/dataset_rules.py). Change a rule there,
 // not here; contracts/dataset-rules.cases.json holds the cases both sides are tested against.
+// The logic on these rules (label rows, split folders, box matching) is one function per language,
+// not one for both: push and evaluate run in-process without Python, and the trainer and notebook
+// without Node; the shared cases fail the side that drifts. The content hash is computed only by
+// the push (manifest.ts); the trainer takes it from the manifest.
 import path from 'node:path';
 import rules from '../../../../contracts/dataset-rules.json' with { type: 'json' };
 
