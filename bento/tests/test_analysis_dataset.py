@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from mini_streamio import yolo_layout
 from mini_streamio.analysis import dataset_stats, duplicates, findings
 from mini_streamio.analysis.dataset_stats import LabelError, load_tables, parse_label_rows
 from mini_streamio.synthetic import CLASS_NAMES, generate_shapes_dataset
@@ -63,7 +64,7 @@ def test_when_a_label_row_is_malformed_then_the_error_names_the_file_and_line() 
 
 def test_when_an_image_path_has_images_folders_then_the_last_one_becomes_labels() -> None:
     path = Path("/data/images/train/images/frame.images.jpg")
-    assert dataset_stats.label_path(path) == Path("/data/images/train/labels/frame.images.txt")
+    assert yolo_layout.label_path(path) == Path("/data/images/train/labels/frame.images.txt")
 
 
 def test_when_a_dataset_is_loaded_then_every_image_and_label_row_is_a_table_row(

@@ -18,8 +18,6 @@ from mini_streamio.dataset_rules import BOX_VALUES, NUMBER_PATTERN, POLYGON_MIN_
 from mini_streamio.training.dataset import DatasetVersion
 from mini_streamio.yolo_layout import image_files, label_path, split_folders
 
-__all__ = ["DatasetTables", "LabelError", "label_path", "load_tables", "parse_label_rows", "split_folders"]
-
 IMAGE_COLUMNS = ["split", "file", "path", "width", "height", "boxes", "sha256"]
 BOX_COLUMNS = [
     "split",

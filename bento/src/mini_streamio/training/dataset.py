@@ -41,12 +41,10 @@ import yaml
 from minio import Minio
 from minio.error import S3Error
 
-from mini_streamio.dataset_rules import IMAGE_SUFFIXES, SPLITS
+from mini_streamio.dataset_rules import SPLITS
 from mini_streamio.settings import Settings
 from mini_streamio.storage import minio_client
 from mini_streamio.yolo_layout import class_names, image_files, split_folders
-
-__all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetError", "DatasetVersion", "fetch_dataset", "list_versions"]
 
 MANIFEST = "manifest.json"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
