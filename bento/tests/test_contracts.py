@@ -8,48 +8,22 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
-from referencing import Registry, Resource
 
 from mini_streamio import registry
-from mini_streamio.contracts import CONTRACTS_DIR, schema, trainer_exit_codes
+from mini_streamio.contracts import schema, trainer_exit_codes
 from mini_streamio.schemas import DetectionOutcome, DetectionParams, DetectionResponse, ErrorCode
 from mini_streamio.settings import Settings
 from mini_streamio.training import __main__ as trainer_main
 from mini_streamio.training.dataset import manifest_identity
 from mini_streamio.training.events import JsonLinesSink
 from mini_streamio.training.trainer import _end_early, _EpochHooks
-
-FIXTURES = CONTRACTS_DIR / "fixtures"
-SCHEMA_NAMES = sorted(path.name.removesuffix(".schema.json") for path in CONTRACTS_DIR.glob("*.schema.json"))
-REGISTRY: Registry[Any] = Registry().with_resources(
-    (schema(name)["$id"], Resource.from_contents(schema(name))) for name in SCHEMA_NAMES
-)
-
-
-def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(
-        schema(name), registry=REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-
-
-def instances(path: Path) -> Iterator[Any]:
-    """A .json fixture is one instance; a .jsonl fixture (a trainer's stdout) one per line."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        yield from (json.loads(line) for line in text.splitlines())
-    else:
-        yield json.loads(text)
-
-
-def fixtures(name: str, kind: str) -> list[Path]:
-    return sorted((FIXTURES / name / kind).glob("*.json*"))
+from tests.contract_check import FIXTURES, SCHEMA_NAMES, fixtures, instances, validator
 
 
 def all_fixtures(kind: str) -> list[tuple[str, Path]]:

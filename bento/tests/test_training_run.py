@@ -22,6 +22,7 @@ from mini_streamio.settings import REPO_ROOT, Settings
 from mini_streamio.storage import ensure_bucket, minio_client
 from mini_streamio.synthetic import generate_shapes_dataset
 from mini_streamio.training.tracking import metric_name
+from tests.contract_check import validator
 
 TINY = ["--epochs=2", "--imgsz=64", "--batch=8", "--device=cpu", "--events=jsonl"]
 
@@ -40,7 +41,11 @@ def _env(services: dict[str, str], settings: Settings) -> dict[str, str]:
 
 
 def _events(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    """The trainer's stdout: JSON events only, each as contracts/trainer-event.schema.json says."""
+    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    for event in events:
+        validator("trainer-event").validate(event)
+    return events
 
 
 def _train(
