@@ -47,6 +47,7 @@ from mini_streamio.storage import minio_client
 from mini_streamio.yolo_layout import class_names, image_files, split_folders
 
 MANIFEST = "manifest.json"
+DATA_YAML = "data.yaml"  # a version's, written by the push (cli/src/lib/datasets/manifest.ts)
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 VERSION_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 _VERIFIED_MARKER = ".verified"
@@ -169,11 +170,13 @@ def _fetch_manifest_version(
     settings: Settings, client: Minio, reference: str, location: _Location, manifest: dict[str, Any]
 ) -> DatasetVersion:
     name, version, digest, files = manifest_identity(manifest)
+    if DATA_YAML not in files:
+        raise DatasetError(f"manifest of {name}@{version} lists no {DATA_YAML}")
     target = settings.data_dir / "datasets" / name / version
     if not _is_verified(target, digest):
         _download_verified(client, location, files, target, digest)
     counts = {split: int(info["images"]) for split, info in manifest["splits"].items()}
-    data_yaml = _write_data_yaml(target, list(manifest["names"]), counts)
+    data_yaml = _local_data_yaml(target)
     return DatasetVersion(reference, name, version, digest, list(manifest["names"]), counts, data_yaml)
 
 
@@ -237,13 +240,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_data_yaml(root: Path, names: list[str], counts: dict[str, int]) -> Path:
-    """A data.yaml with an absolute `path`, so Ultralytics finds the splits from any working dir."""
-    config: dict[str, Any] = {"path": str(root.resolve())}
-    for split in SPLITS:
-        if counts.get(split):
-            config[split] = f"{split}/images"
-    config |= {"nc": len(names), "names": names}
+def _local_data_yaml(root: Path) -> Path:
+    """The version's own data.yaml (the push wrote it, or the export came with it) with an absolute
+    `path`, so Ultralytics finds the splits from any working directory."""
+    config: dict[str, Any] = yaml.safe_load((root / DATA_YAML).read_text()) or {}
+    config["path"] = str(root.resolve())
     data_yaml = root / "data.local.yaml"
     data_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
     return data_yaml
@@ -269,13 +270,11 @@ def _fetch_plain_prefix(
             client.fget_object(location.bucket, key, str(partial / key.removeprefix(base)))
         (partial / _VERIFIED_MARKER).write_text(digest)
         _move_into_place(partial, target, digest)
-    config = yaml.safe_load((target / "data.yaml").read_text()) or {}
+    config = yaml.safe_load((target / DATA_YAML).read_text()) or {}
     names = class_names(config.get("names"))
     if not names or "train" not in config or "val" not in config:
         raise DatasetError(f"{reference}/data.yaml needs `train`, `val` and `names`")
-    config["path"] = str(target.resolve())
-    data_yaml = target / "data.local.yaml"
-    data_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    data_yaml = _local_data_yaml(target)
     name = f"s3://{location.bucket}/{location.prefix}"
     folders = split_folders(data_yaml)
     counts = {
