@@ -197,15 +197,15 @@ def confusion_counts(
     iou_threshold: float = CONFUSION_IOU,
 ) -> FloatArray:
     """One image's confusion matrix (rows predicted, columns true; the last of each is background),
-    matched class-agnostically as Ultralytics does: each prediction, most confident first, claims
-    the free ground-truth box it overlaps most if IoU > threshold, whatever its class."""
+    matched class-agnostically as Ultralytics does: greedy_matches with every class a candidate and
+    IoU strictly above the threshold (Ultralytics' `>`), whatever its class."""
     matrix = np.zeros((classes + 1, classes + 1))
-    ious = iou_matrix(predicted, truth)
+    ious = iou_matrix(predicted, truth).reshape(len(predicted), len(truth))
+    any_class = np.ones(ious.shape, dtype=bool)
+    matched = greedy_matches(ious, any_class, confidences, float(np.nextafter(iou_threshold, 1.0)))
     taken = np.zeros(len(truth), dtype=bool)
-    for p in np.argsort(-confidences, kind="stable"):
-        free = np.where(taken, 0.0, ious[p]) if len(truth) else np.zeros(1)
-        best = int(np.argmax(free))
-        if len(truth) and free[best] > iou_threshold:
+    for p, best in enumerate(matched):
+        if best >= 0:
             taken[best] = True
             matrix[predicted_classes[p], truth_classes[best]] += 1
         else:
