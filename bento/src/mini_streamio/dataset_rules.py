@@ -11,14 +11,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-# bento/src/mini_streamio/ -> the repository root (/app in the image, which copies contracts/ too).
-RULES_FILE = Path(__file__).resolve().parents[3] / "contracts" / "dataset-rules.json"
-_RULES: dict[str, Any] = json.loads(RULES_FILE.read_text())
+from mini_streamio.contracts import CONTRACTS_DIR
+
+RULES_FILE = CONTRACTS_DIR / "dataset-rules.json"
+_RULES: dict[str, Any] = json.loads(RULES_FILE.read_text(encoding="utf-8"))
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(_RULES["image_extensions"])  # keys: extension -> media type
 SPLITS: tuple[str, ...] = tuple(_RULES["splits"])
 REQUIRED_SPLITS: tuple[str, ...] = tuple(_RULES["required_splits"])
-SPLIT_ALIASES: dict[str, str] = dict(_RULES["split_aliases"])
 
 NUMBER_PATTERN = re.compile(_RULES["label_row"]["number_pattern"])
 BOX_VALUES: int = _RULES["label_row"]["box_values"]

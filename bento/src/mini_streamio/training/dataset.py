@@ -41,7 +41,7 @@ import yaml
 from minio import Minio
 from minio.error import S3Error
 
-from mini_streamio.dataset_rules import SPLITS
+from mini_streamio.dataset_rules import REQUIRED_SPLITS, SPLITS
 from mini_streamio.settings import Settings
 from mini_streamio.storage import minio_client
 from mini_streamio.yolo_layout import class_names, image_files, split_folders
@@ -272,8 +272,8 @@ def _fetch_plain_prefix(
         _move_into_place(partial, target, digest)
     config = yaml.safe_load((target / DATA_YAML).read_text()) or {}
     names = class_names(config.get("names"))
-    if not names or "train" not in config or "val" not in config:
-        raise DatasetError(f"{reference}/data.yaml needs `train`, `val` and `names`")
+    if not names or any(split not in config for split in REQUIRED_SPLITS):
+        raise DatasetError(f"{reference}/data.yaml needs `{'`, `'.join(REQUIRED_SPLITS)}` and `names`")
     data_yaml = _local_data_yaml(target)
     name = f"s3://{location.bucket}/{location.prefix}"
     folders = split_folders(data_yaml)
