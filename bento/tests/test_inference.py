@@ -17,6 +17,7 @@ from mini_streamio.inference.native import Boxes
 from mini_streamio.inference.parity import xywh_iou
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode, ModelInfo
 from tests.conftest import TinyModel
+from tests.contract_check import validator
 
 INFO = ModelInfo(name="tiny", version="7", demo=False, class_names=["circle", "square", "triangle"])
 
@@ -27,6 +28,8 @@ def detector(tiny_model: TinyModel) -> Detector:
 
 
 def response_of(outcome: DetectionOutcome) -> DetectionResponse:
+    # What BentoML sends is contracts/detection-outcome.schema.json.
+    validator("detection-outcome").validate(outcome.model_dump(mode="json"))
     assert outcome.error is None, outcome.error
     assert outcome.response is not None
     return outcome.response
