@@ -105,8 +105,8 @@ function readNames(config: Record<string, unknown>, shownYaml: string, problems:
 /**
  * The folder a data.yaml's split paths are relative to: its `path` (relative to the data.yaml's
  * folder, or absolute) when that is a folder here, else the data.yaml's folder (exports often carry
- * the exporter's absolute `path`). The Python side (training/dataset.py) follows the same rule;
- * both are tested against contracts/dataset-rules.cases.json.
+ * the exporter's absolute `path`). Python's twin is bento/src/mini_streamio/yolo_layout.py (for the
+ * trainer and the notebook); both are tested against contracts/dataset-rules.cases.json.
  */
 export async function dataYamlBase(dataYaml: string, configured: unknown): Promise<string> {
   const folder = path.dirname(dataYaml);
@@ -158,7 +158,10 @@ async function readSplit(root: string, split: SplitName, folder: string): Promis
   return { name: split, images, unpairedLabels };
 }
 
-/** Ultralytics' rule: the last `/images/` of the path becomes `/labels/`, the extension `.txt`. */
+/**
+ * Ultralytics' rule: the last `/images/` of the path becomes `/labels/`, the extension `.txt`
+ * (Python: yolo_layout.label_path).
+ */
 export function labelFileFor(imageFile: string): string {
   const marker = `${path.sep}images${path.sep}`;
   const at = imageFile.lastIndexOf(marker);
