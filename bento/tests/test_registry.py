@@ -6,9 +6,10 @@ from pathlib import Path
 
 import mlflow
 
-from mini_streamio.registry import download_weights, register_weights, resolve
+from mini_streamio.registry import download_weights, register_weights, resolve, tracking_client
 from mini_streamio.settings import Settings
 from mini_streamio.storage import minio_client
+from tests.contract_check import validator
 
 
 def test_when_weights_are_registered_then_the_alias_resolves_to_them_in_minio(
@@ -35,3 +36,6 @@ def test_when_weights_are_registered_then_the_alias_resolves_to_them_in_minio(
     assert stat.size == len(b"not really a model")
     downloaded = download_weights(settings, first, tmp_path / "cache")
     assert downloaded.read_bytes() == b"not really a model"
+    # The tags as MLflow stores them are contracts/registry-tags.schema.json.
+    stored = tracking_client(settings).get_model_version(name, first.version).tags
+    validator("registry-tags").validate(stored)

@@ -13,6 +13,7 @@ import { DatasetStore } from '../../cli/src/lib/datasets/store.js';
 import { listObjects, minioClient } from '../../cli/src/lib/minio.js';
 import { MlflowClient, tagsOf } from '../../cli/src/lib/mlflow.js';
 import { repoRoot, stackPython } from '../../cli/src/lib/paths.js';
+import { validator } from '../../contracts/test/schema-check.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
 
 const TINY = ['--epochs=2', '--imgsz=64', '--batch=8', '--device=cpu'];
@@ -58,11 +59,15 @@ function cli(...args: string[]): CliResult {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** `train --json` output: the trainer's events, each as contracts/trainer-event.schema.json says. */
 function events(stdout: string): Record<string, unknown>[] {
-  return stdout
+  const parsed = stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const validate = validator('trainer-event');
+  for (const event of parsed) expect(validate(event), JSON.stringify(validate.errors)).toBe(true);
+  return parsed;
 }
 
 function shapes(dir: string, train: number, seed: number): string {
