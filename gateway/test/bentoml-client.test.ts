@@ -163,7 +163,9 @@ describe('BentoMLClient', () => {
     const reported: string[][] = [];
     const watch = client.watchFinished((ids) => reported.push(ids));
     await vi.waitFor(() => expect(asked.length).toBeGreaterThanOrEqual(5), { timeout: 5_000 });
+    expect(watch.live()).toBe(true); // answered since the failure
     watch.stop();
+    expect(watch.live()).toBe(false);
     const seen = asked.length;
     await new Promise((r) => setTimeout(r, 1_200));
     expect(asked.length).toBe(seen); // stopped: no request after

@@ -162,3 +162,24 @@ describe('announcements of finished tasks', () => {
     expect(quiet.inference.watching).toBe(0);
   });
 });
+
+describe('polls while announcements are live', () => {
+  it.each([
+    [false, 'each round'],
+    [true, 'only as a safety net'],
+  ])('when announcements live is %s, then a running task is polled %s', async (live) => {
+    const fast = await startGateway(testConfig(stack, { RECONCILE_INTERVAL_MS: '100' }), { reconcile: true });
+    try {
+      fast.inference.behaviour = 'hold';
+      fast.inference.announcing = live;
+      await postTask(fast.url);
+      const submitted = await eventually(async () => fast.inference.submissions.at(-1), 'the submission');
+      await new Promise((r) => setTimeout(r, 1_500));
+      const polls = fast.inference.checks.filter((id) => id === submitted.inferenceTaskId).length;
+      if (live) expect(polls).toBeLessThanOrEqual(1);
+      else expect(polls).toBeGreaterThanOrEqual(3);
+    } finally {
+      await fast.close();
+    }
+  });
+});

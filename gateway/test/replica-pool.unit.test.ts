@@ -161,6 +161,11 @@ describe('announcements of finished tasks', () => {
       fake(A).announce('fake-1');
       fake(B).announce('fake-2', 'fake-3');
       expect(reported).toEqual([[`${A}#fake-1`], [`${B}#fake-2`, `${B}#fake-3`]]);
+      expect(watch.live()).toBe(false);
+      fake(A).announcing = true;
+      expect(watch.live()).toBe(false); // B does not announce yet
+      fake(B).announcing = true;
+      expect(watch.live()).toBe(true);
       setUrls([A]);
       vi.advanceTimersByTime(5_000);
       expect([fake(A).watching, fake(B).watching]).toEqual([1, 0]);

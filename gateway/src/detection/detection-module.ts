@@ -120,6 +120,13 @@ export const inProcessReconciler: ReconcilerFactory<Reconciler> = (parts) =>
 // reconciler's own thread it still takes a share of the cores inference and MinIO use.
 const listEveryMs = (settings: DetectionSettings) => Math.max(10 * settings.reconcileIntervalMs, 1_000);
 
+/**
+ * How often a task is polled while BentoML announces finishes: only a missed announcement (a
+ * BentoML restart) or a task that runs too long is found this way, so it is rare, and each poll
+ * of a running task costs BentoML CPU that inference could use.
+ */
+const ANNOUNCED_POLL_INTERVAL_MS = 5_000;
+
 /** How long a finished record is answered from memory (far less than any TASK_RETENTION_DAYS). */
 const FINISHED_KEPT_MS = 60 * 60_000;
 
@@ -153,6 +160,7 @@ export function createDetectionModule<R extends ReconcilerRunner>(
   const advancer = new TaskAdvancer(repo, inference, {
     policy: settings.policy,
     minPollIntervalMs: settings.reconcileIntervalMs,
+    announcedPollIntervalMs: ANNOUNCED_POLL_INTERVAL_MS,
     // A few polls' time, and far below the claim timeout after which other gateways would
     // take a claim whose acceptance is not written yet for abandoned.
     deferAcceptedMs: Math.min(10 * settings.reconcileIntervalMs, settings.policy.claimTimeoutMs / 3),

@@ -257,7 +257,10 @@ export class Reconciler {
   private async advanceOne(task: Versioned, image?: Buffer): Promise<Versioned | undefined> {
     const id = task.record.task_id;
     try {
-      const next = await this.advancer.advance(task, image, { deferAccepted: true });
+      const next = await this.advancer.advance(task, image, {
+        deferAccepted: true,
+        announcementsLive: this.watch?.live() ?? false,
+      });
       if (isTerminal(next.record.status)) this.cache.delete(id);
       else this.remember(next);
       return this.cache.get(id) ?? next;

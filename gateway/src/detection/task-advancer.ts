@@ -37,6 +37,12 @@ export interface AdvancerOptions {
   /** BentoML is asked about one task at most this often (per gateway process). */
   minPollIntervalMs: number;
   /**
+   * As often as this while BentoML's announcements are live (the caller says so): a finish is
+   * then fetched on its announcement, and these polls only find tasks whose announcement was
+   * missed, or that have run too long.
+   */
+  announcedPollIntervalMs: number;
+  /**
    * With `deferAccepted`, how long BentoML's acceptance of a task may wait unwritten (see
    * persistDeferred); it must stay well below the claim timeout.
    */
@@ -46,6 +52,13 @@ export interface AdvancerOptions {
   finishedWithCallback?: (task: Versioned) => void;
   log: Logger;
   clock?: () => Date;
+}
+
+/** How a caller wants a task advanced (see advance). */
+export interface AdvanceOptions {
+  deferAccepted?: boolean;
+  /** The caller gets BentoML's announcements of finished tasks now: polls can be rare. */
+  announcementsLive?: boolean;
 }
 
 const MAX_CONFLICTS = 3;
@@ -76,11 +89,11 @@ export class TaskAdvancer {
    * BentoML accepts is not written at once but returned `unsaved`: most tasks finish within a few
    * polls, and go from claimed to finished in one write instead of two.
    */
-  advance(task: Versioned, image?: Buffer, { deferAccepted = false } = {}): Promise<Versioned> {
+  advance(task: Versioned, image?: Buffer, how: AdvanceOptions = {}): Promise<Versioned> {
     const id = task.record.task_id;
     const running = this.inflight.get(id);
     if (running) return running;
-    const work = this.advanceWithRetries(task, image, deferAccepted).finally(() => this.inflight.delete(id));
+    const work = this.advanceWithRetries(task, image, how).finally(() => this.inflight.delete(id));
     this.inflight.set(id, work);
     return work;
   }
@@ -112,7 +125,7 @@ export class TaskAdvancer {
 
   /** Lets the next advance of a task poll BentoML however recently it was polled (it announced a finish). */
   pollNow(taskId: string): void {
-    this.lastPolled.delete(taskId);
+    this.lastPolled.set(taskId, Number.NEGATIVE_INFINITY);
   }
 
   /** Forgets poll times of tasks that are no longer pending. */
@@ -146,13 +159,13 @@ export class TaskAdvancer {
   private async advanceWithRetries(
     task: Versioned,
     image: Buffer | undefined,
-    defer: boolean,
+    how: AdvanceOptions,
   ): Promise<Versioned> {
     let current = task;
     let upload = image;
     for (let conflicts = 0; ; conflicts++) {
       try {
-        return await this.step(current, upload, defer);
+        return await this.step(current, upload, how.deferAccepted ?? false, how.announcementsLive ?? false);
       } catch (err) {
         if (!(err instanceof WriteConflictError) || conflicts >= MAX_CONFLICTS) throw err;
         // Someone else wrote the record since we read it: decide again from what is there now.
@@ -165,7 +178,12 @@ export class TaskAdvancer {
     }
   }
 
-  private async step(task: Versioned, image: Buffer | undefined, defer: boolean): Promise<Versioned> {
+  private async step(
+    task: Versioned,
+    image: Buffer | undefined,
+    defer: boolean,
+    announcementsLive = false,
+  ): Promise<Versioned> {
     const now = this.clock();
     const step = nextStep(task.record, now, this.options.policy);
     switch (step.kind) {
@@ -187,6 +205,7 @@ export class TaskAdvancer {
         if (!(await this.inferenceReady())) return task;
         return this.submit(await this.save(task, claim(task.record, now)), image, defer);
       case 'poll':
+        if (!this.pollDue(task, announcementsLive)) return task;
         return this.poll(await this.saveIfDue(task), step.inferenceTaskId, defer);
     }
   }
@@ -232,11 +251,20 @@ export class TaskAdvancer {
     return this.save(task, next);
   }
 
+  /** Whether BentoML is to be asked about the task now (always, if it was never asked and no announcements come). */
+  private pollDue(task: Versioned, announcementsLive: boolean): boolean {
+    const submittedAt = Date.parse(task.record.current?.started_at ?? '');
+    const last = this.lastPolled.get(task.record.task_id) ?? (announcementsLive ? submittedAt : undefined);
+    if (last === undefined || Number.isNaN(last)) return true;
+    const interval = announcementsLive
+      ? this.options.announcedPollIntervalMs
+      : this.options.minPollIntervalMs;
+    return Date.now() - last >= interval;
+  }
+
   /** Asks BentoML how the current attempt is doing and records what changed. */
   private async poll(task: Versioned, inferenceTaskId: string, defer: boolean): Promise<Versioned> {
     const id = task.record.task_id;
-    const last = this.lastPolled.get(id);
-    if (last !== undefined && Date.now() - last < this.options.minPollIntervalMs) return task;
     this.lastPolled.set(id, Date.now());
     try {
       const state = await this.inference.check(inferenceTaskId);

@@ -20,6 +20,7 @@ const MAX_BACKOFF_MS = 30_000;
 export function watchAnnouncements(ask: AskAnnouncements, onFinished: (ids: string[]) => void): Watch {
   const stopping = new AbortController();
   const { signal } = stopping;
+  let answering = false;
   void (async () => {
     let cursor = -1;
     let backoffMs = FIRST_BACKOFF_MS;
@@ -28,8 +29,10 @@ export function watchAnnouncements(ask: AskAnnouncements, onFinished: (ids: stri
         const answer = await ask(cursor, signal);
         if (cursor >= 0 && answer.taskIds.length > 0) onFinished(answer.taskIds);
         cursor = answer.last;
+        answering = true;
         backoffMs = FIRST_BACKOFF_MS;
       } catch {
+        answering = false;
         // Asked afresh for the cursor after the pause: the server may have restarted meanwhile.
         cursor = -1;
         await sleep(backoffMs, undefined, { signal }).catch(() => {});
@@ -37,5 +40,5 @@ export function watchAnnouncements(ask: AskAnnouncements, onFinished: (ids: stri
       }
     }
   })();
-  return { stop: () => stopping.abort() };
+  return { live: () => answering && !signal.aborted, stop: () => stopping.abort() };
 }

@@ -47,6 +47,8 @@ export interface InferenceClient {
 
 /** A running watch; stop() ends it and any request it has open. */
 export interface Watch {
+  /** True while the server answers it: a finish is then announced within moments of happening. */
+  live(): boolean;
   stop(): void;
 }
 

@@ -122,6 +122,8 @@ export class ReplicaPool implements InferenceClient {
     follow();
     const timer = setInterval(follow, FOLLOW_REPLICAS_MS).unref();
     return {
+      // Every replica's: a task is announced by the replica that ran it.
+      live: () => watches.size > 0 && [...watches.values()].every((watch) => watch.live()),
       stop: () => {
         clearInterval(timer);
         for (const watch of watches.values()) watch.stop();

@@ -43,7 +43,11 @@ export class FakeInference implements InferenceClient {
   rejecting = false;
   /** While true, submissions fail with a server error (5xx) although the server is up and ready. */
   failingSubmissions = false;
+  /** While true, watches report live: the gateway then relies on announce() and polls rarely. */
+  announcing = false;
   readonly submissions: Submission[] = [];
+  /** The task ids polled, in order. */
+  readonly checks: string[] = [];
   private readonly tasks = new Map<string, FakeTask>();
   private readonly watchers = new Set<(inferenceTaskIds: string[]) => void>();
   private nextId = 1;
@@ -76,6 +80,7 @@ export class FakeInference implements InferenceClient {
 
   async check(inferenceTaskId: string): Promise<InferenceTaskState> {
     this.assertUp();
+    this.checks.push(inferenceTaskId);
     const task = this.tasks.get(inferenceTaskId);
     if (!task) return { status: 'not_found' };
     if (task.status === 'in_progress') {
@@ -98,7 +103,7 @@ export class FakeInference implements InferenceClient {
 
   watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
     this.watchers.add(onFinished);
-    return { stop: () => this.watchers.delete(onFinished) };
+    return { live: () => this.announcing, stop: () => this.watchers.delete(onFinished) };
   }
 
   /** Finishes these tasks as `behaviour` says and announces them, as BentoML's /detect/finished does. */
