@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from mini_streamio import registry
 from mini_streamio.contracts import schema, trainer_exit_codes
 from mini_streamio.schemas import DetectionOutcome, DetectionParams, DetectionResponse, ErrorCode
+from mini_streamio.serving.finished import FinishedTasks
 from mini_streamio.settings import Settings
 from mini_streamio.training import __main__ as trainer_main
 from mini_streamio.training.dataset import manifest_identity
@@ -263,3 +264,16 @@ def test_when_the_golden_manifest_is_read_then_the_trainer_takes_its_version_and
     name, version, digest, files = manifest_identity(manifest)
     assert (name, version, digest) == ("shapes", manifest["content_hash"][:12], manifest["content_hash"])
     assert files == {path: meta["sha256"] for path, meta in manifest["files"].items()}
+
+
+# --- Announcements of finished tasks --------------------------------------------------------------
+
+
+def test_when_golden_announcements_are_parsed_then_valid_ones_pass_and_invalid_ones_fail() -> None:
+    for path in fixtures("finished-tasks", "valid"):
+        for instance in instances(path):
+            assert FinishedTasks.model_validate(instance).model_dump() == instance
+    for path in fixtures("finished-tasks", "invalid"):
+        for instance in instances(path):
+            with pytest.raises(ValidationError):
+                FinishedTasks.model_validate(instance, strict=True)

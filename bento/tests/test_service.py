@@ -22,6 +22,7 @@ from mini_streamio.registry import register_weights
 from mini_streamio.schemas import DetectionOutcome, DetectionResponse, ErrorCode
 from mini_streamio.settings import Settings
 from tests.conftest import BentoProcess, TinyModel
+from tests.contract_check import validator
 from tests.test_inference import png_header_claiming
 
 
@@ -200,6 +201,7 @@ def test_when_tasks_finish_then_detect_finished_announces_them_to_a_waiting_call
     deadline = time.monotonic() + 60
     while len(announced) < len(task_ids) and time.monotonic() < deadline:
         answer = served.http.post("/detect/finished", json={"after": cursor["last"], "wait": 10}).json()
+        validator("finished-tasks").validate(answer)
         assert answer["last"] > cursor["last"]
         announced += answer["task_ids"]
         cursor = answer

@@ -14,6 +14,7 @@ import {
   detectionResponseSchema,
 } from '../src/detection/dto.js';
 import { openapiPath, publicDir } from '../src/http/app.js';
+import { finishedTasksSchema } from '../src/inference/bentoml-client.js';
 
 const params = schema('detection-params').properties as Record<
   string,
@@ -103,5 +104,14 @@ describe('detection response and outcome', () => {
       instancesOf('detection-response', 'valid').map(() => true),
     );
     expect(instancesOf('detection-response', 'invalid').filter((r) => validate(r))).toEqual([]);
+  });
+});
+
+describe('announcements of finished tasks', () => {
+  it('when golden answers of /detect/finished are parsed, then the client takes valid ones and refuses invalid ones', () => {
+    for (const answer of instancesOf('finished-tasks', 'valid'))
+      expect(finishedTasksSchema.parse(answer)).toEqual(answer);
+    for (const { file, instances } of fixtures('finished-tasks', 'invalid'))
+      expect(finishedTasksSchema.safeParse(instances[0]).success, file).toBe(false);
   });
 });

@@ -39,8 +39,11 @@ interface RequestOptions {
 }
 
 const submitted = z.object({ task_id: z.string().min(1) });
-/** POST /detect/finished (serving/finished.py). */
-const finishedSchema = z.object({ last: z.number().int(), task_ids: z.array(z.string()) });
+/** POST /detect/finished: contracts/finished-tasks.schema.json. */
+export const finishedTasksSchema = z.object({
+  last: z.number().int().min(0),
+  task_ids: z.array(z.string().min(1)),
+});
 /** POST /model: the loaded version (services before runtime reports ran torch in fp32). */
 const servedModelSchema = z.object({
   name: z.string(),
@@ -143,7 +146,7 @@ export class BentoMLClient implements InferenceClient {
         signal,
       }),
     );
-    const { last, task_ids } = this.parse(res, 'finished', finishedSchema);
+    const { last, task_ids } = this.parse(res, 'finished', finishedTasksSchema);
     return { last, taskIds: task_ids };
   }
 

@@ -19,15 +19,19 @@ import time
 
 from pydantic import BaseModel, Field
 
+from mini_streamio.contracts import schema
+
 # How often a waiting request looks at the table: the latency an announcement adds, at most.
 CHECK_INTERVAL_S = 0.02
 MAX_WAIT_S = 30.0
-MAX_IDS = 1_000
+MAX_IDS: int = schema("finished-tasks")["properties"]["task_ids"]["maxItems"]
 
 
 class FinishedTasks(BaseModel):
-    last: int = Field(description="the cursor to send next")
-    task_ids: list[str] = Field(description="BentoML task ids finished after the cursor sent, in order")
+    """contracts/finished-tasks.schema.json."""
+
+    last: int = Field(ge=0, description="the cursor to send next")
+    task_ids: list[str] = Field(max_length=MAX_IDS, description="task ids finished after the cursor sent, in order")
 
 
 class FinishedReader:
