@@ -31,7 +31,7 @@ class FinishedTasks(BaseModel):
     """contracts/finished-tasks.schema.json."""
 
     last: int = Field(ge=0, description="the cursor to send next")
-    task_ids: list[str] = Field(max_length=MAX_IDS, description="task ids finished after the cursor sent, in order")
+    task_ids: list[str] = Field(max_length=MAX_IDS, description="finished after the cursor sent, in order")
 
 
 class FinishedReader:
