@@ -12,6 +12,8 @@ import { ReplicaPool } from './inference/replica-pool.js';
 import { DnsReplicas, fixedReplicas, type ReplicaSource } from './inference/replica-source.js';
 import { MinioStore, minioClient } from './storage/minio-store.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { SplitStore } from './storage/split-store.js';
+import { SqliteStore } from './storage/sqlite-store.js';
 
 export interface Adapters {
   store: ObjectStore;
@@ -21,11 +23,7 @@ export interface Adapters {
 
 export function createAdapters(config: Config): Adapters {
   return {
-    store: new MinioStore(
-      minioClient(config),
-      [config.IMAGES_BUCKET, config.TASKS_BUCKET],
-      config.TASK_RETENTION_DAYS,
-    ),
+    store: objectStore(config),
     inference: new ReplicaPool(
       replicaSource(config),
       (url) => new BentoMLClient(url, config.BENTOML_TIMEOUT_MS),
@@ -34,6 +32,15 @@ export function createAdapters(config: Config): Adapters {
     ),
     callbacks: new WebhookSender(new UrlPolicy(config.CALLBACK_ALLOWED_HOSTS ?? []), config.CALLBACK_SECRET),
   };
+}
+
+/** MinIO; with TASK_DB, the tasks bucket in that SQLite file instead. */
+function objectStore(config: Config): ObjectStore {
+  const { IMAGES_BUCKET, TASKS_BUCKET, TASK_DB, TASK_RETENTION_DAYS } = config;
+  if (!TASK_DB)
+    return new MinioStore(minioClient(config), [IMAGES_BUCKET, TASKS_BUCKET], TASK_RETENTION_DAYS);
+  const images = new MinioStore(minioClient(config), [IMAGES_BUCKET], TASK_RETENTION_DAYS);
+  return new SplitStore(new Map([[TASKS_BUCKET, new SqliteStore(TASK_DB, TASK_RETENTION_DAYS)]]), images);
 }
 
 /** How often BENTOML_DNS is resolved again (pods come and go; a Service's TTL is about this). */

@@ -92,6 +92,11 @@ export const configSchema = z.object({
    * ever and leaves the buckets' rules alone.
    */
   TASK_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
+  /**
+   * A SQLite file for the task records and the pending index instead of TASKS_BUCKET (images stay
+   * in MinIO): far cheaper per task, for the gateways of one host only. Empty means unset.
+   */
+  TASK_DB: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
   IMAGES_BUCKET: bucketName('images'),
   TASKS_BUCKET: bucketName('tasks'),
 });

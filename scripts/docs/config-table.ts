@@ -64,12 +64,15 @@ export const descriptions: Record<string, string> = {
   MAX_IMAGE_PIXELS:
     'Decompression-bomb guard: width x height above this is refused (gateway: 422 from the header alone; BentoML: task fails `image_too_large`).',
   MAX_QUEUE_DEPTH: 'Tasks queued or processing, all gateways together, above which `POST` answers 429.',
-  RECONCILE_INTERVAL_MS: 'How often the reconciler moves pending tasks forward.',
+  RECONCILE_INTERVAL_MS:
+    'How often the reconciler moves pending tasks forward. A finish BentoML announces is fetched at once; while announcements come, running tasks are polled every 5 s only.',
   TASK_TIMEOUT_MS: 'A task BentoML still reports in progress after this long is submitted again.',
   MAX_ATTEMPTS: 'Submissions per task before it is marked `failed` with the reason.',
   BENTOML_TIMEOUT_MS: 'Timeout of one call to BentoML; a claimed submission is abandoned after 3 of them.',
   TASK_RETENTION_DAYS:
     "Days a task's image and record are kept after their last change; MinIO then deletes them (then `GET` answers 404). Sets a lifecycle rule on both buckets, replacing theirs; 0 keeps everything and leaves the buckets' rules alone.",
+  TASK_DB:
+    'A SQLite file for the task records and the pending index instead of `TASKS_BUCKET` (images stay in MinIO): a fraction of the CPU per task. For the gateways of one host only (they share the file); unset or empty: MinIO, which gateways on several hosts share. `npm start` and docker-compose set it (`<MINI_STREAMIO_DATA_DIR>/gateway/tasks.db`, `/data/tasks.db`); the Helm chart does not.',
   IMAGES_BUCKET: 'Bucket of the uploaded images.',
   TASKS_BUCKET: 'Bucket of the task records and the pending index.',
   MINI_STREAMIO_DATA_DIR:

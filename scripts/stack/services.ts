@@ -109,7 +109,12 @@ export function serviceSpecs(cfg: StackConfig): Record<ServiceName, ServiceSpec>
       name: 'gateway',
       command: process.execPath,
       args: ['--import', 'tsx', path.join(repoRoot, 'gateway/src/start.ts')],
-      env: { ...env, GATEWAY_PORT: String(cfg.GATEWAY_PORT) },
+      env: {
+        ...env,
+        GATEWAY_PORT: String(cfg.GATEWAY_PORT),
+        // One gateway on this host: its task records in SQLite (TASK_DB= empty: in MinIO).
+        TASK_DB: process.env.TASK_DB ?? path.join(data, 'gateway', 'tasks.db'),
+      },
       cwd: repoRoot,
       ports: { GATEWAY_PORT: cfg.GATEWAY_PORT },
       healthUrl: `${env.GATEWAY_URL}/healthz`,

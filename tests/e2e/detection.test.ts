@@ -38,6 +38,9 @@ beforeAll(async () => {
       TASK_TIMEOUT_MS: '60000',
       RECONCILE_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',
+      // Task records in MinIO, not the stack's default SQLite file: the versioned tasks bucket
+      // below counts the results each task stored.
+      TASK_DB: '',
       // BENTOML_WORKERS stays at its default (two): the retry checks below catch any task BentoML
       // loses or stalls (TASK_TIMEOUT_MS) under it.
     },

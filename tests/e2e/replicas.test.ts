@@ -23,6 +23,9 @@ const settings = {
   // A replica unreachable this long (while the other answers) has its tasks moved.
   BENTOML_TIMEOUT_MS: '5000',
   LOG_LEVEL: 'warn',
+  // Task records in MinIO, shared as gateways on several hosts would share them; its versioned
+  // tasks bucket counts the results each task stored.
+  TASK_DB: '',
 };
 
 /** A process of the stack started beside it: its own supervisor, so names may repeat. */

@@ -335,6 +335,9 @@ describe('docker-compose.yml and docker-compose.gpu.yml', () => {
     expect(mountTargetsOf(base.services.minio as Service)).toContain(
       (base.services.minio?.command as string[])[1],
     );
+    const gateway = base.services.gateway as Service;
+    const taskDb = environmentOf(gateway).TASK_DB as string;
+    expect(mountTargetsOf(gateway)).toContain(taskDb.slice(0, taskDb.lastIndexOf('/')));
   });
 
   it('when the GPU file is added, then it reserves NVIDIA GPUs for existing services only', () => {

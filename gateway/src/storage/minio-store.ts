@@ -92,7 +92,8 @@ export class MinioStore implements ObjectStore {
       const { etag } = await this.call(() => this.client.putObject(bucket, key, body, body.length, headers));
       return etag;
     } catch (err) {
-      if (isConflict(err)) throw new WriteConflictError(bucket, key);
+      // Under If-Match, an object that is gone has changed too (MinIO answers NoSuchKey).
+      if (isConflict(err) || (options.ifMatch && isMissing(err))) throw new WriteConflictError(bucket, key);
       throw err;
     }
   }
