@@ -104,6 +104,20 @@ function boxesOf(task: TaskView): Box[] {
   });
 }
 
+/** The long polls of /detect/finished that BentoML has answered (200), from its /metrics. */
+async function announcementsAnswered(): Promise<number> {
+  const metrics = await (await fetch(`${stack.env.BENTOML_URL}/metrics`)).text();
+  const line = metrics
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('bentoml_service_request_total{') &&
+        l.includes('endpoint="/detect/finished"') &&
+        l.includes('http_response_code="200"'),
+    );
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
+
 /** Attempts the gateway dropped and submitted again so far (any reason). */
 /** Retries so far (all reasons) and the metric lines, which name the reasons when a check fails. */
 async function retries(): Promise<{ total: number; lines: string }> {
@@ -148,6 +162,8 @@ describe('detection through the whole stack', () => {
     // A healthy BentoML answers every task the first time.
     const retriesAfter = await retries();
     expect(retriesAfter.total, `retries: ${retriesAfter.lines}`).toBe(retriesBefore.total);
+    // The gateway learns of finishes from BentoML's announcements (polls are only the safety net).
+    expect(await announcementsAnswered()).toBeGreaterThan(0);
   });
 
   it('when evaluate runs over a synthetic split, then it reports metrics of a model that works', async () => {
