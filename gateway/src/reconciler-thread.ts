@@ -3,19 +3,22 @@
 // milliseconds at a time, and every POST that arrived meanwhile waited: that was the tail of POST
 // latency. On a worker thread they have their own event loop and heap.
 //
-// The thread builds its own adapters and detection module from the same settings
-// (reconciler-worker.ts): to MinIO and BentoML it is one more gateway, which the If-Match writes
-// already make safe beside this thread's GETs. Messages carry only what the two must share: tasks
-// accepted here (with their bytes, for the first submission) and finished here, and a GET's
-// question about a task the thread holds; back, the queue count of each listing, the tasks it
+// The thread builds its own adapters and detection parts from the same settings, with compose.ts's
+// builders (reconciler-worker.ts): to MinIO and BentoML it is one more gateway, which the If-Match
+// writes already make safe beside this thread's GETs. Messages carry only what the two must
+// share: tasks accepted here (with their bytes, for the first submission) and finished here, and a
+// GET's question about a task the thread holds; back, the queue count of each listing, the tasks it
 // finished or retried (for /metrics and the 429 check) and the answers to those questions.
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import type { ReconcilerParts, ReconcilerRunner } from './detection/detection-module.js';
 import type { RetryReason, TaskRecord } from './detection/dto.js';
+import type { QueueDepth } from './detection/queue-depth.js';
+import type { ReconcilerRunner } from './detection/reconciler.js';
+import type { TaskEvents } from './detection/task-advancer.js';
 import type { Versioned } from './detection/task-repository.js';
 import { isTerminal } from './detection/task-state.js';
 
@@ -63,7 +66,8 @@ export class ReconcilerThread implements ReconcilerRunner {
 
   constructor(
     private readonly config: Config,
-    private readonly parts: Pick<ReconcilerParts, 'queueDepth' | 'events' | 'log'>,
+    /** The request thread's side: what the thread's messages update, and where its failures go. */
+    private readonly parts: { queueDepth: QueueDepth; events: TaskEvents; log: Logger },
   ) {}
 
   start(): void {

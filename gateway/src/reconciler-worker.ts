@@ -1,11 +1,10 @@
 // Entry of the reconciler's thread (started by reconciler-thread.ts, which says why): the
-// adapters and detection module built afresh from the gateway's settings, and a reconciler whose
-// events go back to the request thread as messages.
+// adapters and detection parts built afresh from the gateway's settings by compose.ts's builders,
+// and a reconciler whose events go back to the request thread as messages.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createAdapters, detectionSettings } from './adapters.js';
+import { createAdapters, createDetection, detectionSettings, inProcessReconciler } from './compose.js';
 import type { Config } from './config.js';
-import { createDetectionModule, inProcessReconciler } from './detection/detection-module.js';
 import type { FromReconciler, ToReconciler } from './reconciler-thread.js';
 
 const port = parentPort;
@@ -13,7 +12,7 @@ if (!port) throw new Error('reconciler-worker.ts runs as a worker thread of the 
 const config = workerData as Config; // validated by the request thread before it started this one
 const log = pino({ level: config.LOG_LEVEL }).child({ thread: 'reconciler' });
 const post = (message: FromReconciler) => port.postMessage(message);
-const { reconciler } = createDetectionModule(
+const { reconciler } = createDetection(
   createAdapters(config),
   // GETs are answered on the request thread: no finished records kept here.
   { ...detectionSettings(config), finishedTasksKept: 0 },

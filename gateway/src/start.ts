@@ -1,4 +1,4 @@
-// Composition root: read config, build the gateway, listen, run the reconciler, stop cleanly.
+// The gateway process: read config, build the gateway (compose.ts), listen, stop cleanly.
 import { composeGatewayProcess } from './compose.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/stack/config.js';
 import { freePort } from '../../scripts/stack/supervisor.js';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
-import { createAdapters, detectionSettings } from '../src/adapters.js';
+import { createAdapters, detectionSettings } from '../src/compose.js';
 import type { Config } from '../src/config.js';
 import type { RetryReason, TaskRecord } from '../src/detection/dto.js';
 import { QueueDepth } from '../src/detection/queue-depth.js';

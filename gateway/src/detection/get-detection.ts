@@ -2,7 +2,7 @@
 // at BentoML, a lost task to re-submit), within a small time budget. With a wait, it answers
 // once the task is finished or the wait is over, whichever comes first (long polling).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DetectionContext } from './detection-module.js';
+import type { DetectionContext } from './detection-context.js';
 import { type TaskRecord, type TaskView, toView } from './dto.js';
 import { DetectionError } from './errors.js';
 import { isTerminal } from './task-state.js';

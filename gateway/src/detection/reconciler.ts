@@ -35,7 +35,22 @@ export interface ReconcilerOptions {
   log: Logger;
 }
 
-export class Reconciler {
+/** What the rest of the process needs of a reconciler, wherever it runs (see reconciler-thread.ts). */
+export interface ReconcilerRunner {
+  start(): void;
+  stop(): Promise<void>;
+  track(task: Versioned, image?: Buffer): void;
+  /** A task this process finished elsewhere (a GET moved it on). */
+  forget(taskId: string): void;
+  /**
+   * A task it holds (one this process accepted), moved forward if due, within `budgetMs`: what a
+   * GET answers, with no MinIO read. Undefined when it does not hold the task.
+   */
+  advanceTracked(taskId: string, budgetMs: number): Promise<TaskRecord | undefined>;
+  tracks(taskId: string): boolean;
+}
+
+export class Reconciler implements ReconcilerRunner {
   private readonly cache = new Map<string, Versioned>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;

@@ -2,7 +2,7 @@
 // stored; the answer comes once image and record are durable in MinIO, and the submission to
 // BentoML happens after it, so the caller never waits for the model server.
 import { CallbackRefusedError } from '../callbacks/callback-sender.js';
-import type { DetectionContext } from './detection-module.js';
+import type { DetectionContext } from './detection-context.js';
 import { type DetectionParams, type TaskRecord, type TaskView, toView } from './dto.js';
 import { DetectionError } from './errors.js';
 import { inspectImage } from './image-inspection.js';

@@ -2,18 +2,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express from 'express';
+import express, { type Router } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import YAML from 'yaml';
-import type { DetectionContext } from '../detection/detection-module.js';
 import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { requireApiKey } from './api-key.js';
 import { cors } from './cors.js';
-import { detectionRoutes } from './detection-routes.js';
 import { errorHandler } from './error-middleware.js';
 import type { GatewayMetrics } from './metrics.js';
 import { requestId } from './request-id.js';
@@ -34,7 +32,8 @@ const PAGE_CSP =
 export interface AppDeps {
   store: ObjectStore;
   inference: InferenceClient;
-  detection: DetectionContext;
+  /** The API's routes: POST/GET /image/detect (detection-routes.ts). */
+  api: Router;
   metrics: GatewayMetrics;
   logger: Logger;
   apiKey?: string;
@@ -112,7 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
     const { contentType, body } = await deps.metrics.render();
     res.type(contentType).send(body);
   });
-  app.use(detectionRoutes(deps.detection));
+  app.use(deps.api);
 
   app.use(errorHandler(deps.maxImageBytes));
   return app;

@@ -2,7 +2,7 @@
 // has already checked the request against openapi.yaml; zod turns it into typed DTOs.
 import { Router } from 'express';
 import type { z } from 'zod';
-import type { DetectionContext } from '../detection/detection-module.js';
+import type { DetectionContext } from '../detection/detection-context.js';
 import { callbackUrlSchema, detectionParamsSchema, taskIdSchema, waitSchema } from '../detection/dto.js';
 import { getDetection } from '../detection/get-detection.js';
 import { submitDetection } from '../detection/submit-detection.js';
