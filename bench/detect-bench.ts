@@ -621,10 +621,25 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * A stand-in for BentoML's task endpoints: one task finished every `msPerTask`, in the order
- * submitted, each with the same detection; its /metrics counts requests as BentoML's does.
+ * submitted, each with the same detection, announced on /detect/finished as BentoML does (looked
+ * at every 20 ms); its /metrics counts requests as BentoML's does.
  */
 async function startStubInference(msPerTask: number): Promise<{ url: string; close(): void }> {
   const doneAt = new Map<string, number>();
+  /** Submissions in order; they finish in this order, so task n has announcement number n + 1. */
+  const submitted: { id: string; at: number }[] = [];
+  const finishedCount = () => {
+    let n = 0;
+    while (n < submitted.length && (submitted[n] as { at: number }).at <= Date.now()) n++;
+    return n;
+  };
+  const announce = async (after: number, waitS: number) => {
+    const deadline = Date.now() + waitS * 1000;
+    while (after >= 0 && finishedCount() <= after && Date.now() < deadline) await sleep(20);
+    const last = finishedCount();
+    const ids = after < 0 ? [] : submitted.slice(after, last).map((s) => s.id);
+    return JSON.stringify({ last, task_ids: ids });
+  };
   const requests: Record<string, number> = {};
   let free = 0;
   const outcome = JSON.stringify({
@@ -644,8 +659,14 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
     const answer = (status: number, body: string) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(body);
     };
-    req.resume(); // the upload itself is not needed
-    req.on('end', () => {
+    const body: Buffer[] = [];
+    // Only /detect/finished's body is read; the upload itself is not needed.
+    req.on('data', (chunk: Buffer) => url.pathname === '/detect/finished' && body.push(chunk));
+    req.on('end', async () => {
+      if (url.pathname === '/detect/finished') {
+        const { after = -1, wait = 0 } = JSON.parse(Buffer.concat(body).toString() || '{}');
+        return answer(200, await announce(after, wait));
+      }
       if (url.pathname === '/readyz') return answer(200, '{}');
       if (url.pathname === '/model') return answer(200, '{"name":"stub","version":"1"}');
       if (url.pathname === '/metrics')
@@ -658,6 +679,7 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
         const id = randomUUID();
         free = Math.max(free, Date.now()) + msPerTask;
         doneAt.set(id, free);
+        submitted.push({ id, at: free });
         return answer(200, JSON.stringify({ task_id: id }));
       }
       if (url.pathname === '/detect/get') {

@@ -69,17 +69,17 @@ export function createApp(deps: AppDeps): express.Express {
   // Served from swagger-ui-dist in node_modules: no CDN, works offline.
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { swaggerOptions: { validatorUrl: null } }));
   // The page at / (index.html, app.js, style.css): open like /docs, and before the validator, which
-  // refuses paths the contract does not name. Any other path falls through to the API as before.
-  app.use(
-    express.static(publicDir, {
-      index: 'index.html',
-      redirect: false,
-      setHeaders: (res) => {
-        res.setHeader('Content-Security-Policy', PAGE_CSP);
-        res.setHeader('X-Content-Type-Options', 'nosniff');
-      },
-    }),
-  );
+  // refuses paths the contract does not name. Any other path falls through to the API as before;
+  // the API's own path skips it, which otherwise looked for a file on disk at every GET of a task.
+  const page = express.static(publicDir, {
+    index: 'index.html',
+    redirect: false,
+    setHeaders: (res) => {
+      res.setHeader('Content-Security-Policy', PAGE_CSP);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+    },
+  });
+  app.use((req, res, next) => (req.path.startsWith('/image/') ? next() : page(req, res, next)));
 
   app.use('/image', requireApiKey(deps.apiKey));
   app.use(
