@@ -15,6 +15,7 @@ import { loadConfig } from '../../gateway/src/config.js';
 import { minioClient } from '../../gateway/src/storage/minio-store.js';
 import { repoRoot } from '../../scripts/stack/config.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
+import { completedRecords } from './support/task-records.js';
 
 const run = promisify(execFile);
 const cliBin = path.join(repoRoot, 'cli/bin/run.js');
@@ -118,7 +119,6 @@ async function announcementsAnswered(): Promise<number> {
   return Number(line?.split(' ').at(-1) ?? 0);
 }
 
-/** Attempts the gateway dropped and submitted again so far (any reason). */
 /** Retries so far (all reasons) and the metric lines, which name the reasons when a check fails. */
 async function retries(): Promise<{ total: number; lines: string }> {
   const metrics = await (await fetch(`${stack.env.GATEWAY_URL}/metrics`)).text();
@@ -127,17 +127,7 @@ async function retries(): Promise<{ total: number; lines: string }> {
 }
 
 async function completedVersions(taskId: string): Promise<number> {
-  const storage = minioClient(loadConfig(stack.env));
-  const key = `records/${taskId}.json`;
-  let completed = 0;
-  for await (const v of storage.listObjects('tasks', key, true, { IncludeVersion: true })) {
-    if (v.name !== key || !v.versionId) continue;
-    const stream = await storage.getObject('tasks', key, { versionId: v.versionId });
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    if (JSON.parse(Buffer.concat(chunks).toString()).status === 'completed') completed += 1;
-  }
-  return completed;
+  return (await completedRecords(minioClient(loadConfig(stack.env)), taskId)).length;
 }
 
 describe('detection through the whole stack', () => {

@@ -14,6 +14,7 @@ import { repoRoot } from '../../scripts/stack/config.js';
 import { type ServiceName, type ServiceSpec, serviceSpecs } from '../../scripts/stack/services.js';
 import { freePort, Supervisor } from '../../scripts/stack/supervisor.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
+import { completedRecords } from './support/task-records.js';
 
 const run = promisify(execFile);
 const TASKS = 200;
@@ -100,19 +101,12 @@ async function records(ids: string[]): Promise<{ replica: Map<string, string>; r
   const replica = new Map<string, string>();
   const results: number[] = [];
   for (const id of ids) {
-    const key = `records/${id}.json`;
-    let completed = 0;
-    for await (const v of storage.listObjects('tasks', key, true, { IncludeVersion: true })) {
-      if (v.name !== key || !v.versionId) continue;
-      const stream = await storage.getObject('tasks', key, { versionId: v.versionId });
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-      const record = JSON.parse(Buffer.concat(chunks).toString());
-      if (record.status !== 'completed') continue;
-      completed += 1;
-      replica.set(id, String(record.current?.inference_task_id ?? '').split('#')[0] ?? '?');
+    const completed = await completedRecords(storage, id);
+    for (const record of completed) {
+      const current = record.current as { inference_task_id?: string } | null;
+      replica.set(id, String(current?.inference_task_id ?? '').split('#')[0] ?? '?');
     }
-    results.push(completed);
+    results.push(completed.length);
   }
   return { replica, results };
 }
