@@ -15,6 +15,7 @@ import { loadConfig } from '../../gateway/src/config.js';
 import { minioClient } from '../../gateway/src/storage/minio-store.js';
 import { repoRoot } from '../../scripts/stack/config.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
+import { answeredRequests } from './support/bentoml-metrics.js';
 import { completedRecords } from './support/task-records.js';
 
 const run = promisify(execFile);
@@ -105,20 +106,6 @@ function boxesOf(task: TaskView): Box[] {
   });
 }
 
-/** The long polls of /detect/finished that BentoML has answered (200), from its /metrics. */
-async function announcementsAnswered(): Promise<number> {
-  const metrics = await (await fetch(`${stack.env.BENTOML_URL}/metrics`)).text();
-  const line = metrics
-    .split('\n')
-    .find(
-      (l) =>
-        l.startsWith('bentoml_service_request_total{') &&
-        l.includes('endpoint="/detect/finished"') &&
-        l.includes('http_response_code="200"'),
-    );
-  return Number(line?.split(' ').at(-1) ?? 0);
-}
-
 /** Retries so far (all reasons) and the metric lines, which name the reasons when a check fails. */
 async function retries(): Promise<{ total: number; lines: string }> {
   const metrics = await (await fetch(`${stack.env.GATEWAY_URL}/metrics`)).text();
@@ -153,7 +140,7 @@ describe('detection through the whole stack', () => {
     const retriesAfter = await retries();
     expect(retriesAfter.total, `retries: ${retriesAfter.lines}`).toBe(retriesBefore.total);
     // The gateway learns of finishes from BentoML's announcements (polls are only the safety net).
-    expect(await announcementsAnswered()).toBeGreaterThan(0);
+    expect(await answeredRequests(stack.env.BENTOML_URL, '/detect/finished')).toBeGreaterThan(0);
   });
 
   it('when evaluate runs over a synthetic split, then it reports metrics of a model that works', async () => {
