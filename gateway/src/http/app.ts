@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Served from swagger-ui-dist in node_modules: no CDN, works offline.
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { swaggerOptions: { validatorUrl: null } }));
   // The page at / (index.html, app.js, style.css): open like /docs, and before the validator, which
-  // refuses paths the contract does not name. Any other path falls through to the API as before;
+  // refuses paths the contract does not name. Any other path falls through to the API;
   // the API's own path skips it, which otherwise looked for a file on disk at every GET of a task.
   const page = express.static(publicDir, {
     index: 'index.html',
