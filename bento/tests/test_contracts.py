@@ -245,6 +245,15 @@ def test_when_weights_are_registered_then_the_version_tags_are_the_contracts(
     assert {key for key in rest.tags if not key.startswith(registry.METRIC_PREFIX)} <= known
 
 
+def test_when_metric_tags_are_named_then_their_prefix_is_the_literal_of_the_contracts_pattern() -> None:
+    # From ^metric\. (patternProperties); the CLI's is generated from the same key.
+    assert registry.METRIC_PREFIX == "metric."
+    golden = next(instances(fixtures("registry-tags", "valid")[0]))
+    check = validator("registry-tags")
+    assert check.is_valid({**golden, f"{registry.METRIC_PREFIX}mAP50": "0.5"})
+    assert not check.is_valid({**golden, f"{registry.METRIC_PREFIX}mAP50": "half"})
+
+
 @pytest.mark.parametrize("path", fixtures("registry-tags", "valid"), ids=lambda p: p.name)
 def test_when_golden_tags_are_read_then_their_json_values_match_their_content_schemas(path: Path) -> None:
     tags = json.loads(path.read_text())

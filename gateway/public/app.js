@@ -17,7 +17,8 @@ const STEPS = ['uploading', 'queued', 'processing', 'completed'];
 
 /** What an error `code` of the API means to a user (the answer's own message is shown below it). */
 const API_ERRORS = {
-  invalid_request: 'The gateway refused the request: conf and iou must be 0–1, max_det 1–1000.',
+  // Replaced by the gateway's own reason when it gives one (explainApiError): it names the parameter.
+  invalid_request: 'The gateway refused the request as invalid.',
   image_empty: 'The file is empty: pick an image.',
   unauthorized: 'This gateway needs an API key: enter it in the “API key” field and press “Detect again”.',
   task_not_found:
@@ -132,6 +133,9 @@ function explainApiError({ status, code, message, requestId }) {
   let text = API_ERRORS[code] ?? STATUS_ERRORS[status] ?? `The gateway answered HTTP ${status}.`;
   if (code === 'unauthorized' && ui.apiKey.value.trim())
     text = 'The API key is wrong: check the “API key” field.';
+  // The inputs hold the ranges the gateway checks (reportValidity stops the page first), so this is
+  // a gateway that disagrees with this page; its message says what it refused (query/conf must be <= 1).
+  if (code === 'invalid_request' && message) text = `The gateway refused the request: ${message}.`;
   const detail = [`HTTP ${status}`, code, message, requestId && `request id ${requestId}`].filter(Boolean);
   return { text, detail: detail.join(' · ') };
 }

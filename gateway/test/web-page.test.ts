@@ -11,6 +11,7 @@ import { type Browser, chromium, type Page, type Route } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
+import { DETECTION_DEFAULTS } from '../src/detection/detection-defaults.js';
 import type { DetectionOutcome } from '../src/detection/dto.js';
 import { publicDir } from '../src/http/app.js';
 import { checked } from './support/contract.js';
@@ -254,7 +255,7 @@ describe.skipIf(Boolean(missing))('the page in Chromium', () => {
   it.each([
     [422, 'image_too_many_pixels', /more pixels than this gateway accepts \(MAX_IMAGE_PIXELS\)/],
     [422, 'image_unreadable', /image is damaged/],
-    [400, 'invalid_request', /conf and iou must be 0–1/],
+    [400, 'invalid_request', /^The gateway refused the request: from the test\.$/],
     [503, 'storage_unavailable', /cannot reach its storage \(MinIO\), so nothing was stored/],
     [500, 'internal', /failed unexpectedly/],
     [502, '', /proxy in front of the gateway got no valid answer/],
@@ -271,6 +272,24 @@ describe.skipIf(Boolean(missing))('the page in Chromium', () => {
     const shown = await message(page);
     expect(shown.text).toMatch(text);
     expect(shown.detail).toContain(`HTTP ${status}`);
+    await page.context().close();
+  });
+
+  it("when the gateway refuses a parameter the page's ranges allow, then the page shows the gateway's reason", async () => {
+    const page = await openPage(gw.url);
+    // A page of another version, whose ranges the gateway does not share: conf above the contract's.
+    const above = DETECTION_DEFAULTS.conf.maximum + 0.5;
+    await page.$eval('#conf', (input) => input.removeAttribute('max'));
+    await page.fill('#conf', String(above));
+    const before = gw.inference.submissions.length;
+    await page.setInputFiles('#file', SHAPE_PNG);
+    const shown = await message(page);
+    expect(shown.text).toMatch(
+      new RegExp(`^The gateway refused the request: .*conf.* <= ${DETECTION_DEFAULTS.conf.maximum}\\.$`),
+    );
+    expect(shown.detail).toMatch(/^HTTP 400 · invalid_request · /);
+    expect(gw.inference.submissions.length).toBe(before);
+    expect(problems.get(page)).toEqual([]);
     await page.context().close();
   });
 

@@ -9,6 +9,7 @@ levels above this package both in a clone and in Dockerfile.bento (/app/contract
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,17 @@ def registry_tag(name: str) -> str:
     if name not in schema("registry-tags")["properties"]:
         raise KeyError(f"registry-tags.schema.json defines no tag {name!r}")
     return name
+
+
+def registry_metric_prefix() -> str:
+    """What a metric tag's name starts with: "metric.", the literal of its patternProperties key."""
+    patterns = list(schema("registry-tags")["patternProperties"])
+    match = re.fullmatch(r"\^((?:[A-Za-z0-9_-]|\\[./-])+)", patterns[0]) if len(patterns) == 1 else None
+    if match is None:
+        raise ValueError(
+            f"registry-tags.schema.json: {patterns} is not one pattern ^ followed by literal characters"
+        )
+    return re.sub(r"\\(.)", r"\1", match.group(1))
 
 
 def production_alias() -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mini_streamio.contracts import production_alias, registry_tag
+from mini_streamio.contracts import production_alias, registry_metric_prefix, registry_tag
 from mini_streamio.mlflow_rest import MlflowRest, MlflowRestError
 from mini_streamio.settings import Settings
 from mini_streamio.storage import ensure_bucket, minio_client
@@ -34,7 +34,7 @@ EXPORTS_TAG = registry_tag("exports")
 DATASET_TAG = registry_tag("dataset")
 BASE_MODEL_TAG = registry_tag("base_model")
 PARENT_MODEL_TAG = registry_tag("parent_model")
-METRIC_PREFIX = "metric."
+METRIC_PREFIX = registry_metric_prefix()
 PRODUCTION_ALIAS = production_alias()
 
 

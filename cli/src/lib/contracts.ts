@@ -1,11 +1,20 @@
-// Values the CLI shares with the gateway and the Python side, imported from contracts/ (the
-// only copy; contracts/README.md): detection defaults and ranges, train option defaults, the
-// trainer's exit statuses and event names, and the registry alias the service serves.
+// Values the CLI shares with the gateway and the Python side, from contracts/ (the only copy;
+// contracts/README.md): detection defaults and ranges and train option defaults, imported as JSON;
+// the trainer's exit statuses and event names and the registry's tag names and alias, which need
+// their literal types, from contracts.generated.ts (`npm run contracts:generate` writes it from
+// the schemas; contracts/test/generated.unit.test.ts fails when it is stale).
 import detectionParams from '../../../contracts/detection-params.schema.json' with { type: 'json' };
-import registryTags from '../../../contracts/registry-tags.schema.json' with { type: 'json' };
 import trainOptions from '../../../contracts/train-options.schema.json' with { type: 'json' };
-import trainerEvent from '../../../contracts/trainer-event.schema.json' with { type: 'json' };
-import trainerExitCodes from '../../../contracts/trainer-exit-codes.schema.json' with { type: 'json' };
+
+export {
+  PRODUCTION_ALIAS,
+  REGISTRY_METRIC_TAG_PREFIX,
+  REGISTRY_TAG_NAMES,
+  type RegistryTagName,
+  TRAINER_EVENT_NAMES,
+  TRAINER_EXIT_CODES,
+  type TrainerEventName,
+} from './contracts.generated.js';
 
 /** conf, iou, max_det: { default, minimum, maximum }. */
 export const DETECTION_PARAMS = detectionParams.properties;
@@ -23,17 +32,3 @@ export const TRAIN_MINIMUMS = {
   epochs: trainOptions.properties.epochs.minimum,
   imgsz: trainOptions.properties.imgsz.minimum,
 };
-
-/** How the trainer exits: finished 0, failed 1, usage 2, killed 130. */
-export const TRAINER_EXIT_CODES = {
-  finished: trainerExitCodes.properties.finished.const,
-  failed: trainerExitCodes.properties.failed.const,
-  usage: trainerExitCodes.properties.usage.const,
-  killed: trainerExitCodes.properties.killed.const,
-};
-
-/** The events the trainer prints, in their contract's order. */
-export const TRAINER_EVENT_NAMES: readonly string[] = trainerEvent.properties.event.enum;
-
-/** The registry alias the inference service loads; `model promote` sets it by default. */
-export const PRODUCTION_ALIAS: string = registryTags.$defs.production_alias.const;

@@ -69,6 +69,7 @@ from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 
+from mini_streamio.contracts import production_alias
 from mini_streamio.schemas import (
     DEFAULT_CONF,
     DEFAULT_IOU,
@@ -146,7 +147,7 @@ class Detection:
         detector = self.models.current
         if detector is None:
             return DetectionOutcome.failure(
-                ErrorCode.NO_MODEL, "no model is loaded: none has the 'production' alias yet"
+                ErrorCode.NO_MODEL, f"no model is loaded: none has the '{production_alias()}' alias yet"
             )
         try:
             data = image.read_bytes()

@@ -3,9 +3,13 @@
 // contracts/registry-tags.schema.json.
 
 import { UserError } from '../command.js';
+import { REGISTRY_METRIC_TAG_PREFIX, type RegistryTagName } from '../contracts.js';
 import { type MlflowClient, type ModelVersion, tagsOf } from '../mlflow.js';
 
 export { PRODUCTION_ALIAS } from '../contracts.js';
+
+/** The tags the contract names, typed by their generated names (a misspelt one does not compile). */
+type VersionTags = Partial<Record<RegistryTagName, string>>;
 
 export interface VersionSummary {
   name: string;
@@ -21,10 +25,12 @@ export interface VersionSummary {
 }
 
 export function summarizeVersion(version: ModelVersion, aliases: string[]): VersionSummary {
-  const tags = tagsOf(version);
+  const all = tagsOf(version);
+  const tags: VersionTags = all;
   const metrics: Record<string, number> = {};
-  for (const [key, value] of Object.entries(tags)) {
-    if (key.startsWith('metric.')) metrics[key.slice('metric.'.length)] = Number(value);
+  for (const [key, value] of Object.entries(all)) {
+    if (key.startsWith(REGISTRY_METRIC_TAG_PREFIX))
+      metrics[key.slice(REGISTRY_METRIC_TAG_PREFIX.length)] = Number(value);
   }
   return {
     name: version.name,
@@ -70,7 +76,8 @@ export async function promote(
         : `no registered model named ${name}`,
     );
   }
-  if (!tagsOf(target).weights_uri) {
+  const targetTags: VersionTags = tagsOf(target);
+  if (!targetTags.weights_uri) {
     throw new UserError(
       `${name} version ${version} has no weights in MinIO (no weights_uri tag); it cannot serve`,
     );

@@ -83,7 +83,7 @@ export async function runTraining(
           .join('\n');
   throw new TrainingFailed(
     `training failed${run}: ${error}\nlog: ${trainer.logFile}${tail ? `\n${tail}` : ''}`,
-    outcome.exitCode && outcome.exitCode > 0 ? outcome.exitCode : 1,
+    outcome.exitCode && outcome.exitCode > 0 ? outcome.exitCode : TRAINER_EXIT_CODES.failed,
     outcome,
   );
 }

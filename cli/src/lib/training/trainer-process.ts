@@ -10,9 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { CliConfig } from '../config.js';
+import type { TrainerEventName } from '../contracts.js';
 import { repoRoot, stackPython } from '../paths.js';
 
-export type TrainerEventName = 'started' | 'dataset' | 'model' | 'epoch' | 'finished' | 'failed' | 'killed';
+/** The names of contracts/trainer-event.schema.json, generated from it (lib/contracts.generated.ts). */
+export type { TrainerEventName } from '../contracts.js';
 
 export interface TrainerEvent {
   event: TrainerEventName;
