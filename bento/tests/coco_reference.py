@@ -3,9 +3,10 @@
 `generate_case(seed)` builds images with ground truth and predictions in the CLI's terms (YOLO
 boxes, normalised; several classes, varied confidences with ties, misses, loose and duplicate
 boxes, wrong classes, false positives, a class never predicted and one never labelled).
-`coco_scores(case)` runs pycocotools' COCOeval on it. The fixture cli/test/fixtures/coco-agreement.json
-holds both; cli/test/metrics-coco.unit.test.ts feeds the same images to metrics.ts and compares, and
-tests/test_coco_reference.py checks the fixture is what this module computes. Regenerate it with
+`coco_scores(case)` runs pycocotools' COCOeval on it. The fixture tests/fixtures/coco-agreement.json
+holds both; tests/test_detection_metrics.py feeds the same images to detection_metrics (what
+`evaluate` computes) and compares, and tests/test_coco_reference.py checks the fixture is what this
+module computes. Regenerate it with
 
     .stack/python bento/tests/coco_reference.py
 """
@@ -24,7 +25,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-FIXTURE = Path(__file__).resolve().parents[2] / "cli" / "test" / "fixtures" / "coco-agreement.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "coco-agreement.json"
 SEEDS = (1, 2, 3)
 CLASSES = 5  # ids 0-3 labelled; 4 only ever predicted (no ground truth: left out of the means)
 NEVER_PREDICTED = 3

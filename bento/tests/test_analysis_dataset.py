@@ -11,9 +11,10 @@ from PIL import Image, ImageFilter
 
 from mini_streamio import yolo_layout
 from mini_streamio.analysis import dataset_stats, duplicates, findings
-from mini_streamio.analysis.dataset_stats import LabelError, load_tables, parse_label_rows
+from mini_streamio.analysis.dataset_stats import load_tables
 from mini_streamio.synthetic import CLASS_NAMES, generate_shapes_dataset
 from mini_streamio.training.dataset import DatasetVersion
+from mini_streamio.yolo_labels import LabelError, parse_label_rows
 
 
 def _version(data_yaml: Path) -> DatasetVersion:
@@ -56,9 +57,12 @@ def test_when_label_rows_are_boxes_or_polygons_then_both_become_boxes() -> None:
 
 
 def test_when_a_label_row_is_malformed_then_the_error_names_the_file_and_line() -> None:
-    with pytest.raises(LabelError, match=r"a\.txt:2: '0 0\.5 0\.5' has 2 coordinates"):
+    # The CLI's wording (`evaluate` shows it): one message for every reader of the row rule.
+    with pytest.raises(
+        LabelError, match=r'a\.txt:2: not a YOLO label line \(2 coordinates .*\): "0 0\.5 0\.5"'
+    ):
         parse_label_rows("0 0.5 0.5 0.1 0.1\n0 0.5 0.5", "a.txt")
-    with pytest.raises(LabelError, match=r"a\.txt:1: 'x 1 2 3 4' is not numbers"):
+    with pytest.raises(LabelError, match=r'a\.txt:1: not a YOLO label line \(not numbers\): "x 1 2 3 4"'):
         parse_label_rows("x 1 2 3 4", "a.txt")
 
 

@@ -1,6 +1,6 @@
-"""The fixture cli/test/fixtures/coco-agreement.json is what pycocotools computes on its detections.
+"""The fixture tests/fixtures/coco-agreement.json is what pycocotools computes on its detections.
 
-cli/test/metrics-coco.unit.test.ts holds the CLI's metrics (cli/src/lib/metrics.ts) to the
+tests/test_detection_metrics.py holds `evaluate`'s metrics (mini_streamio.detection_metrics) to the
 pycocotools numbers stored there; this test keeps those numbers honest.
 """
 

@@ -1,7 +1,8 @@
-"""The Python side of contracts/dataset-rules.cases.json: image files, label paths, class names,
-label rows, split folders, box matching and the manifest's content hash.
-cli/test/dataset-rules-contract.unit.test.ts runs the same cases in TypeScript; a case that fails on
-one side only means the two have diverged."""
+"""contracts/dataset-rules.cases.json against the one implementation of each rule, in Python: image
+files, label paths, class names, label rows, split folders, box matching, and the content hash the
+push computes (the trainer's check of it). The CLI calls these same functions
+(`python -m mini_streamio.shared_rules`); cli/test/dataset-rules-contract.unit.test.ts checks only
+what stays TypeScript (media types, the content hash)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numpy as np
 import pytest
 import yaml
 
-from mini_streamio.analysis.dataset_stats import LabelError, parse_label_rows
-from mini_streamio.analysis.evaluation import greedy_matches, iou_matrix
 from mini_streamio.dataset_rules import RULES_FILE, SPLITS, is_image
+from mini_streamio.detection_metrics import corners, greedy_matches, iou_matrix
 from mini_streamio.training.dataset import DatasetError, manifest_identity
+from mini_streamio.yolo_labels import LabelError, parse_label_rows
 from mini_streamio.yolo_layout import class_names, label_path, split_folders
 
 CASES: dict[str, Any] = json.loads((RULES_FILE.parent / "dataset-rules.cases.json").read_text())
@@ -70,21 +71,18 @@ def test_when_a_data_yaml_names_splits_then_each_resolves_to_the_cases_folder(
     assert resolved == case["expected"]
 
 
-def _xyxy(rows: list[list[float]]) -> np.ndarray:
-    boxes = np.array([row[1:5] for row in rows], dtype=float).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1)
-
-
 @pytest.mark.parametrize("case", _named("box_matching"))
 def test_when_boxes_are_matched_then_each_prediction_takes_the_cases_box(case: dict[str, Any]) -> None:
-    truth_classes = np.array([row[0] for row in case["truth"]], dtype=np.int64)
-    predicted_classes = np.array([row[0] for row in case["predictions"]], dtype=np.int64)
-    confidences = np.array([row[5] for row in case["predictions"]], dtype=float)
-    ious = iou_matrix(_xyxy(case["predictions"]), _xyxy(case["truth"]))
-    assert ious == pytest.approx(np.array(case["ious"]), abs=1e-12)
-    same_class = predicted_classes[:, None] == truth_classes[None, :]
+    truth = [corners(*row[1:5]) for row in case["truth"]]
+    predicted = [corners(*row[1:5]) for row in case["predictions"]]
+    ious = iou_matrix(predicted, truth)
+    assert np.array(ious).reshape(len(predicted), len(truth)) == pytest.approx(
+        np.array(case["ious"]), abs=1e-12
+    )
+    same_class = [[p[0] == g[0] for g in case["truth"]] for p in case["predictions"]]
+    confidences = [row[5] for row in case["predictions"]]
     matched = greedy_matches(ious, same_class, confidences, case["threshold"])
-    assert [int(g) if g >= 0 else None for g in matched] == case["matches"]
+    assert [g if g >= 0 else None for g in matched] == case["matches"]
 
 
 def test_when_a_manifest_carries_the_pushs_hash_then_it_is_taken_as_is_and_must_name_the_version() -> None:

@@ -17,7 +17,7 @@ import {
 } from '../../gateway/test/support/harness.js';
 import { repoRoot } from '../../scripts/stack/config.js';
 import type { TestStack } from '../../scripts/stack/test-stack.js';
-import { parseYoloLabels } from '../src/lib/dataset-source.js';
+import { boxRows } from '../../tests/e2e/support/boxes.js';
 
 const run = promisify(execFile);
 const CLASS_NAMES = ['circle', 'square', 'triangle'];
@@ -30,7 +30,7 @@ const labelsByImage = new Map<string, string>();
 let dropClass: number | undefined;
 
 function labelledOutcome(image: Buffer): DetectionOutcome {
-  const labels = parseYoloLabels(labelsByImage.get(image.toString('base64')) ?? '', 'fake');
+  const labels = boxRows(labelsByImage.get(image.toString('base64')) ?? '');
   return {
     response: {
       instances: labels

@@ -8,14 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseYoloLabels } from '../../cli/src/lib/dataset-source.js';
 import { GatewayClient, type TaskView } from '../../cli/src/lib/gateway-client.js';
-import { type Box, iou } from '../../cli/src/lib/metrics.js';
 import { loadConfig } from '../../gateway/src/config.js';
 import { minioClient } from '../../gateway/src/storage/minio-store.js';
 import { repoRoot } from '../../scripts/stack/config.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
 import { answeredRequests } from './support/bentoml-metrics.js';
+import { type Box, boxRows, iou } from './support/boxes.js';
 import { completedRecords } from './support/task-records.js';
 
 const run = promisify(execFile);
@@ -88,9 +87,8 @@ function validImages(): { name: string; bytes: Buffer; boxes: Box[] }[] {
     .map((name) => ({
       name,
       bytes: fs.readFileSync(path.join(dir, name)),
-      boxes: parseYoloLabels(
+      boxes: boxRows(
         fs.readFileSync(path.join(shapes, 'valid/labels', name.replace(/\.jpg$/, '.txt')), 'utf8'),
-        name,
       ),
     }));
 }

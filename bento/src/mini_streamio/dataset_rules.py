@@ -19,6 +19,7 @@ _RULES: dict[str, Any] = json.loads(RULES_FILE.read_text(encoding="utf-8"))
 IMAGE_SUFFIXES: frozenset[str] = frozenset(_RULES["image_extensions"])  # keys: extension -> media type
 SPLITS: tuple[str, ...] = tuple(_RULES["splits"])
 REQUIRED_SPLITS: tuple[str, ...] = tuple(_RULES["required_splits"])
+SPLIT_ALIASES: dict[str, str] = dict(_RULES["split_aliases"])  # other names of a split: valid -> val
 
 NUMBER_PATTERN = re.compile(_RULES["label_row"]["number_pattern"])
 BOX_VALUES: int = _RULES["label_row"]["box_values"]

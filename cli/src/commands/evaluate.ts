@@ -104,17 +104,17 @@ function toJson(report: EvaluationReport, source: string, split: string): Evalua
     precision: metrics.precision,
     recall: metrics.recall,
     mAP50: metrics.mAP50,
-    'mAP50-95': metrics.mAP50_95,
+    'mAP50-95': metrics['mAP50-95'],
     confidence_threshold: metrics.confidence,
     classes: metrics.classes.map((c) => ({
-      id: c.classId,
-      name: classNames[c.classId] ?? `class ${c.classId}`,
+      id: c.id,
+      name: classNames[c.id] ?? `class ${c.id}`,
       images: c.images,
       instances: c.instances,
       precision: c.precision,
       recall: c.recall,
       mAP50: c.mAP50,
-      'mAP50-95': c.mAP50_95,
+      'mAP50-95': c['mAP50-95'],
     })),
   };
 }

@@ -4,6 +4,7 @@ import { Command, Errors, type Interfaces } from '@oclif/core';
 import { type CliConfig, loadCliConfig } from './config.js';
 import { DatasetError } from './datasets/store.js';
 import { MlflowError } from './mlflow.js';
+import { RuleInputError } from './shared-rules.js';
 
 /** An expected failure whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -32,7 +33,12 @@ export abstract class MiniStreamioCommand extends Command {
 
 /** The user-facing message for a known kind of failure; undefined for bugs (shown with their stack). */
 export function describeError(err: unknown, config?: CliConfig): string | undefined {
-  if (err instanceof UserError || err instanceof DatasetError || err instanceof MlflowError)
+  if (
+    err instanceof UserError ||
+    err instanceof DatasetError ||
+    err instanceof MlflowError ||
+    err instanceof RuleInputError
+  )
     return err.message;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET') {

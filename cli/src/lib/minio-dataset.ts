@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Client } from 'minio';
 import { UserError } from './command.js';
-import { type DatasetSource, type LabelledImage, parseYoloLabels } from './dataset-source.js';
+import type { DatasetSource, SplitImages } from './dataset-source.js';
 import type { Manifest } from './datasets/manifest.js';
 import { storedSplitName } from './datasets/rules.js';
 import type { DatasetStore } from './datasets/store.js';
@@ -13,7 +13,6 @@ import { readObject } from './minio.js';
 
 export class MinioDataset implements DatasetSource {
   readonly description: string;
-  private manifest: Promise<Manifest> | undefined;
 
   /** `ref` is `name` (its newest version) or `name@version`. */
   constructor(
@@ -24,27 +23,22 @@ export class MinioDataset implements DatasetSource {
     this.description = `dataset ${ref} in s3://${store.bucket}`;
   }
 
-  async classNames(): Promise<string[]> {
-    return (await this.resolved()).names;
-  }
-
-  async count(split: string): Promise<number> {
-    return this.imageKeys(await this.resolved(), split).keys.length;
-  }
-
-  async *images(split: string): AsyncIterable<LabelledImage> {
-    const manifest = await this.resolved();
-    const { stored, prefix, keys } = this.imageKeys(manifest, split);
-    for (const key of keys) {
-      const relative = key.slice(prefix.length);
-      const labelKey = `${stored}/labels/${relative.slice(0, -path.extname(relative).length)}.txt`;
-      const labels = manifest.files[labelKey] ? (await this.read(manifest, labelKey)).toString('utf8') : '';
-      yield {
-        name: relative,
-        bytes: await this.read(manifest, key),
-        boxes: parseYoloLabels(labels, labelKey),
-      };
-    }
+  async split(name: string): Promise<SplitImages> {
+    const manifest = await this.store.resolve(this.ref);
+    const { stored, prefix, keys } = this.imageKeys(manifest, name);
+    const read = (key: string) => this.read(manifest, key);
+    return {
+      classNames: manifest.names,
+      count: keys.length,
+      async *images() {
+        for (const key of keys) {
+          const relative = key.slice(prefix.length);
+          const labelKey = `${stored}/labels/${relative.slice(0, -path.extname(relative).length)}.txt`;
+          const labels = manifest.files[labelKey] ? (await read(labelKey)).toString('utf8') : '';
+          yield { name: relative, bytes: await read(key), labels, labelsWhere: labelKey };
+        }
+      },
+    };
   }
 
   private imageKeys(manifest: Manifest, split: string): { stored: string; prefix: string; keys: string[] } {
@@ -60,11 +54,6 @@ export class MinioDataset implements DatasetSource {
           `(it has ${Object.keys(manifest.splits).join(', ') || 'none'})`,
       );
     return { stored, prefix, keys };
-  }
-
-  private resolved(): Promise<Manifest> {
-    this.manifest ??= this.store.resolve(this.ref);
-    return this.manifest;
   }
 
   /** A file of the version, checked against the manifest's sha256. */

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from mini_streamio.dataset_rules import BOX_VALUES, NUMBER_PATTERN, POLYGON_MIN_VALUES
 from mini_streamio.training.dataset import DatasetVersion
+from mini_streamio.yolo_labels import parse_label_rows, read_label_text
 from mini_streamio.yolo_layout import image_files, label_path, split_folders
 
 IMAGE_COLUMNS = ["split", "file", "path", "width", "height", "boxes", "sha256"]
@@ -35,44 +35,11 @@ BOX_COLUMNS = [
 ]
 
 
-class LabelError(ValueError):
-    """A label row that is not `class xc yc w h` (or a polygon) with normalised values."""
-
-
 @dataclass(frozen=True)
 class DatasetTables:
     names: list[str]
     images: pd.DataFrame  # IMAGE_COLUMNS
     boxes: pd.DataFrame  # BOX_COLUMNS; xc, yc, w, h normalised to 0..1, area a fraction of the image
-
-
-def parse_label_rows(text: str, source: str = "label") -> list[tuple[int, float, float, float, float]]:
-    """`class xc yc w h` rows; polygon rows (`class x1 y1 x2 y2 …`) become their bounding box.
-    The row rule is contracts/dataset-rules.json's, as the CLI's (cli/src/lib/datasets/label-rows.ts);
-    both are tested against contracts/dataset-rules.cases.json."""
-    rows: list[tuple[int, float, float, float, float]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if not all(NUMBER_PATTERN.match(field) for field in fields):
-            raise LabelError(f"{source}:{number}: {line.strip()!r} is not numbers")
-        first, *values = (float(field) for field in fields)
-        if not first.is_integer() or first < 0:
-            raise LabelError(f"{source}:{number}: class {fields[0]} is not a whole number >= 0")
-        class_id = int(first)
-        if len(values) == BOX_VALUES:
-            xc, yc, w, h = values
-        elif len(values) >= POLYGON_MIN_VALUES and len(values) % 2 == 0:
-            xs, ys = values[0::2], values[1::2]
-            xc, yc = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-            w, h = max(xs) - min(xs), max(ys) - min(ys)
-        else:
-            raise LabelError(
-                f"{source}:{number}: {line.strip()!r} has {len(values)} coordinates (expected 4)"
-            )
-        rows.append((class_id, xc, yc, w, h))
-    return rows
 
 
 def load_tables(dataset: DatasetVersion) -> DatasetTables:
@@ -84,7 +51,7 @@ def load_tables(dataset: DatasetVersion) -> DatasetTables:
             with Image.open(image) as opened:
                 width, height = opened.size
             label = label_path(image)
-            rows = parse_label_rows(label.read_text(), str(label)) if label.exists() else []
+            rows = parse_label_rows(read_label_text(label), str(label)) if label.exists() else []
             name = image.relative_to(folder).as_posix()
             image_rows.append(
                 {

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from mini_streamio import detection_metrics
 from mini_streamio.analysis.dataset_stats import boxes_by_image
 
 FloatArray = npt.NDArray[np.float64]
@@ -91,38 +92,21 @@ def _per_class_row(row: dict[str, Any]) -> dict[str, float]:
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
-    """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), both x1 y1 x2 y2."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    result: FloatArray = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return result
+    """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), both x1 y1 x2 y2
+    (detection_metrics.iou, the one implementation)."""
+    result: FloatArray = np.array(detection_metrics.iou_matrix(a.tolist(), b.tolist()), dtype=float)
+    return result.reshape(len(a), len(b))
 
 
 def greedy_matches(
     ious: FloatArray, same_class: npt.NDArray[np.bool_], confidences: FloatArray, iou_threshold: float
 ) -> npt.NDArray[np.int64]:
-    """The ground-truth box each prediction takes (index, in the predictions' order) or -1.
-
-    COCO's rule, as the CLI's `evaluate` applies it (matchBoxes in cli/src/lib/metrics.ts; both are
-    tested against contracts/dataset-rules.cases.json): predictions most confident first (ties keep
-    their order) each take the free box of their class they overlap most, if IoU >= threshold;
-    among equal overlaps the later box wins, as pycocotools compares with >=."""
-    threshold = min(iou_threshold, 1 - 1e-10)
-    matched = np.full(len(confidences), -1, dtype=np.int64)
-    taken = np.zeros(ious.shape[1], dtype=bool)
-    for p in np.argsort(-confidences, kind="stable"):
-        candidates = np.where(same_class[p] & ~taken & (ious[p] >= threshold), ious[p], -1.0)
-        if len(candidates) and candidates.max() >= threshold:
-            best = len(candidates) - 1 - int(np.argmax(candidates[::-1]))  # the last of equal maxima
-            taken[best] = True
-            matched[p] = best
-    return matched
+    """The ground-truth box each prediction takes (index, in the predictions' order) or -1: COCO's
+    rule as the CLI's `evaluate` applies it (detection_metrics.greedy_matches, the one implementation)."""
+    matched = detection_metrics.greedy_matches(
+        ious.tolist(), same_class.tolist(), confidences.tolist(), iou_threshold
+    )
+    return np.array(matched, dtype=np.int64)
 
 
 def match_boxes(

@@ -1,10 +1,8 @@
-// The dataset rules TypeScript and Python share, read from contracts/dataset-rules.json (the
-// Python side reads the same file: bento/src/mini_streamio/dataset_rules.py). Change a rule there,
-// not here; contracts/dataset-rules.cases.json holds the cases both sides are tested against.
-// The logic on these rules (label rows, split folders, box matching) is one function per language,
-// not one for both: push and evaluate run in-process without Python, and the trainer and notebook
-// without Node; the shared cases fail the side that drifts. The content hash is computed only by
-// the push (manifest.ts); the trainer takes it from the manifest.
+// The dataset rules that are data, read from contracts/dataset-rules.json (Python reads the same
+// file: bento/src/mini_streamio/dataset_rules.py): split names and image media types. Change a rule
+// there, not here. The logic on the rules (which folders a data.yaml's splits are, what a label row
+// is, how boxes are matched) has one implementation, in Python, which the CLI spawns
+// (shared-rules.ts); the content hash has one too, here (manifest.ts), since only the push computes it.
 import path from 'node:path';
 import rules from '../../../../contracts/dataset-rules.json' with { type: 'json' };
 
@@ -18,25 +16,12 @@ export const SPLIT_ALIASES: Readonly<Record<string, SplitName>> = rules.split_al
   SplitName
 >;
 
-/** Lower-case extensions (with the dot) of the files a split's images are. */
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(Object.keys(rules.image_extensions));
-
 /** The media type an image is stored with, by its extension (any case); undefined for other files. */
 export function imageMediaType(file: string): string | undefined {
   return (rules.image_extensions as Record<string, string>)[path.extname(file).toLowerCase()];
-}
-
-export function isImageFile(file: string): boolean {
-  return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
 }
 
 /** The stored split a name means: `valid` is `val`; other names are themselves. */
 export function storedSplitName(split: string): string {
   return SPLIT_ALIASES[split] ?? split;
 }
-
-export const LABEL_ROW = {
-  numberPattern: new RegExp(rules.label_row.number_pattern),
-  boxValues: rules.label_row.box_values,
-  polygonMinValues: rules.label_row.polygon_min_values,
-} as const;

@@ -2,10 +2,11 @@
 // with the YOLO label text it will be stored with. Loaders (yolo.ts, coco.ts) produce it and
 // record layout problems; validate.ts checks the contents.
 
+import type { LabelCheck } from '../shared-rules.js';
 import type { SplitName } from './rules.js';
 
-// Split names and image extensions are shared with Python: rules.ts reads them from contracts/.
-export { IMAGE_EXTENSIONS, REQUIRED_SPLITS, SPLITS, type SplitName } from './rules.js';
+// Split names are shared with Python: rules.ts reads them from contracts/.
+export { REQUIRED_SPLITS, SPLITS, type SplitName } from './rules.js';
 
 export interface LabelSource {
   /** How problems name the label: a path relative to the dataset, or the COCO file it came from. */
@@ -13,6 +14,8 @@ export interface LabelSource {
   text: string;
   /** For converted labels, where each row came from (e.g. `train/_annotations.coco.json: annotation 7`). */
   rowOrigins?: string[];
+  /** The row check, when the loader had it made with the layout (YOLO); else validate.ts has it made. */
+  checked?: LabelCheck;
 }
 
 export interface ImageSource {

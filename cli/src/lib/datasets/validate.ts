@@ -4,8 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { imageSize } from 'image-size';
 import { mapLimit } from '../concurrency.js';
-import { isClassId, isNumberField, labelRows } from './label-rows.js';
-import { LABEL_ROW } from './rules.js';
+import { type LabelCheck, sharedRules } from '../shared-rules.js';
 import type { DatasetSource, ImageSource, Problem, SplitName } from './source.js';
 
 export interface PreparedFile {
@@ -34,6 +33,7 @@ export async function validateDataset(source: DatasetSource): Promise<Validation
   const problems: Problem[] = [...source.problems];
   const files: PreparedFile[] = [];
   const splits: ValidationResult['splits'] = {};
+  const checks = await checkLabels(source);
   for (const split of source.splits) {
     const stats: SplitStats = { images: 0, backgrounds: 0, boxes: 0, boxesPerClass: {} };
     for (const name of source.names) stats.boxesPerClass[name] = 0;
@@ -56,8 +56,8 @@ export async function validateDataset(source: DatasetSource): Promise<Validation
         problems.push({ where: image.shown, message: `has no label file (expected ${image.labelKey})` });
         continue;
       }
-      const rows = checkLabel(image.label.text, source.names, (line) => rowWhere(image, line));
-      problems.push(...rows.problems);
+      const rows = checks.get(image.label) as LabelCheck;
+      problems.push(...rows.problems.map(({ line, message }) => ({ where: rowWhere(image, line), message })));
       stats.boxes += rows.classes.length;
       if (rows.classes.length === 0 && rows.problems.length === 0) stats.backgrounds += 1;
       for (const classId of rows.classes) {
@@ -125,52 +125,26 @@ function isTerminatedJpeg(bytes: Buffer): boolean {
   return false;
 }
 
-const COORDINATES = ['x_center', 'y_center', 'width', 'height'] as const;
-
-/** Checks YOLO label rows (label-rows.ts); a push takes box rows only, normalised to [0, 1]. */
-export function checkLabel(
-  text: string,
-  names: string[],
-  where: (line: number) => string,
-): { problems: Problem[]; classes: number[] } {
-  const problems: Problem[] = [];
-  const classes: number[] = [];
-  for (const { line, fields } of labelRows(text)) {
-    const at = where(line);
-    if (fields.length !== LABEL_ROW.boxValues + 1) {
-      problems.push({
-        where: at,
-        message: `expected 5 values "class x_center y_center width height", got ${fields.length}`,
-      });
-      continue;
-    }
-    const notNumbers = fields.filter((field) => !isNumberField(field));
-    if (notNumbers.length > 0) {
-      problems.push({
-        where: at,
-        message: `${notNumbers.map((f) => JSON.stringify(f)).join(', ')} not a number`,
-      });
-      continue;
-    }
-    const [classId, ...coordinates] = fields.map(Number) as [number, ...number[]];
-    let ok = true;
-    if (!isClassId(classId) || classId >= names.length) {
-      const range = names.length > 0 ? `0..${names.length - 1}` : 'no names defined';
-      problems.push({ where: at, message: `class id ${fields[0]} is outside names (${range})` });
-      ok = false;
-    }
-    coordinates.forEach((value, i) => {
-      if (value < 0 || value > 1) {
-        problems.push({ where: at, message: `${COORDINATES[i]} ${fields[i + 1]} is outside [0, 1]` });
-        ok = false;
-      } else if (i >= 2 && value === 0) {
-        problems.push({ where: at, message: `${COORDINATES[i]} is 0 (an empty box)` });
-        ok = false;
-      }
+/**
+ * The row check of every label (a push takes box rows only, normalised to [0, 1], of a class in
+ * `names`): Python's (yolo_labels.check_label_rows). Labels the loader had checked already (YOLO)
+ * keep their check; the others (converted from COCO) are checked in one call.
+ */
+async function checkLabels(source: DatasetSource): Promise<Map<object, LabelCheck>> {
+  const labels = source.splits.flatMap((split) => split.images.flatMap((image) => image.label ?? []));
+  const checks = new Map<object, LabelCheck>();
+  const unchecked = labels.filter((label) => {
+    if (label.checked) checks.set(label, label.checked);
+    return !label.checked;
+  });
+  if (unchecked.length > 0) {
+    const answer = await sharedRules('check-labels', {
+      classes: source.names.length,
+      labels: unchecked.map((label) => label.text),
     });
-    if (ok) classes.push(classId);
+    unchecked.forEach((label, index) => checks.set(label, answer.labels[index] as LabelCheck));
   }
-  return { problems, classes };
+  return checks;
 }
 
 export function sha256(content: Buffer | string): string {

@@ -1,21 +1,26 @@
-// evaluateSplit with a stand-in gateway: refused images are reported and scored, other errors stop it.
+// evaluateSplit with a stand-in gateway: refused images are reported and scored, other errors stop
+// it. The scoring is Python's (python -m mini_streamio.shared_rules evaluate): this spawns it.
 import { describe, expect, it } from 'vitest';
 import type { DatasetSource, LabelledImage } from '../src/lib/dataset-source.js';
 import { evaluateSplit } from '../src/lib/evaluation.js';
 import { type GatewayClient, GatewayError, type TaskView } from '../src/lib/gateway-client.js';
-import type { Box } from '../src/lib/metrics.js';
 
-const box: Box = { classId: 0, xc: 0.5, yc: 0.5, w: 0.2, h: 0.2 };
-
-function source(names: string[]): DatasetSource {
-  const images: LabelledImage[] = names.map((name) => ({ name, bytes: Buffer.from(name), boxes: [box] }));
+function source(names: string[], labels = '0 0.5 0.5 0.2 0.2\n'): DatasetSource {
+  const images: LabelledImage[] = names.map((name) => ({
+    name,
+    bytes: Buffer.from(name),
+    labels,
+    labelsWhere: `labels/${name}.txt`,
+  }));
   return {
     description: 'test images',
-    classNames: async () => ['thing'],
-    count: async () => images.length,
-    async *images() {
-      yield* images;
-    },
+    split: async () => ({
+      classNames: ['thing'],
+      count: images.length,
+      async *images() {
+        yield* images;
+      },
+    }),
   };
 }
 
@@ -71,6 +76,8 @@ describe('evaluateSplit', () => {
     expect(report.failed[0]?.error).toBe('the gateway answered 415 unsupported_image_type: no');
     expect(report.metrics.images).toBe(6);
     expect(report.metrics.recall).toBeCloseTo(2 / 6, 12);
+    expect(report.classNames).toEqual(['thing']);
+    expect(report.metrics.classes.map((c) => [c.id, c.instances, c.recall])).toEqual([[0, 6, 2 / 6]]);
     expect(totals).toEqual([6]);
     expect(progress.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
   });
@@ -90,4 +97,15 @@ describe('evaluateSplit', () => {
       await expect(run).rejects.toThrow(`the gateway answered ${status} ${code}`);
     },
   );
+
+  it('when a label row is not a label, then the evaluation fails naming the file and line', async () => {
+    const run = evaluateSplit(source(['a'], '0 0.5 0.5'), gateway(), {
+      split: 'valid',
+      params: {},
+      concurrency: 1,
+    });
+    await expect(run).rejects.toThrow(
+      'labels/a.txt:1: not a YOLO label line (2 coordinates (expected 4 or a polygon)): "0 0.5 0.5"',
+    );
+  });
 });
