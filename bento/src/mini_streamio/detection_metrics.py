@@ -23,6 +23,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 # x1, y1, x2, y2 (any unit, the same for both boxes of a comparison)
@@ -91,23 +92,18 @@ def greedy_matches(
 
 def average_precision(true_positive: Sequence[bool], positives: int) -> float:
     """101-point interpolated AP of detections already in descending confidence."""
-    if positives == 0:
+    if positives == 0 or not true_positive:
         return 0.0
-    precision: list[float] = []
-    recall: list[float] = []
-    tp = 0
-    for i, hit in enumerate(true_positive):
-        tp += hit
-        precision.append(tp / (i + 1))
-        recall.append(tp / positives)
+    hits = list(accumulate(true_positive))  # true positives so far
+    recall = [tp / positives for tp in hits]
+    precision = [tp / (i + 1) for i, tp in enumerate(hits)]
     # The precision envelope: the best precision at this recall or any higher one.
-    for i in range(len(precision) - 2, -1, -1):
-        precision[i] = max(precision[i], precision[i + 1])
+    envelope = list(accumulate(reversed(precision), max))[::-1]
     total = 0.0
     for point in RECALL_POINTS:
         index = bisect_left(recall, point)  # recall never decreases: the first reaching the point
         if index < len(recall):
-            total += precision[index]
+            total += envelope[index]
     return total / len(RECALL_POINTS)
 
 
@@ -127,17 +123,21 @@ class _Scored:
 
 def _match_image(truth: Sequence[Sequence[float]], predictions: Sequence[Sequence[float]]) -> list[_Scored]:
     """One class in one image, matched at every IoU threshold; predictions most confident first."""
-    confidences = [p[5] for p in predictions]
-    order = confidence_order(confidences)
-    ordered = [predictions[p] for p in order]
+    ordered = [predictions[p] for p in confidence_order([p[5] for p in predictions])]
     boxes = [corners(*g[1:5]) for g in truth]
     ious = [[iou(corners(*p[1:5]), g) for g in boxes] for p in ordered]
-    ordered_confidences = [p[5] for p in ordered]
-    matches = [greedy_matches(ious, None, ordered_confidences, t) for t in IOU_THRESHOLDS]
-    return [
-        _Scored(p[5], tuple(matches[t][d] >= 0 for t in range(len(IOU_THRESHOLDS))))
-        for d, p in enumerate(ordered)
-    ]
+    # A prediction overlapping no box by the lowest threshold never matches: only the others are
+    # matched (in the same order, so each takes what it would have taken among all).
+    lowest = min(IOU_THRESHOLDS)
+    candidates = [d for d, row in enumerate(ious) if row and max(row) >= lowest]
+    hits = [[False] * len(IOU_THRESHOLDS) for _ in ordered]
+    for t, threshold in enumerate(IOU_THRESHOLDS):
+        matched = greedy_matches(
+            [ious[d] for d in candidates], None, [ordered[d][5] for d in candidates], threshold
+        )
+        for d, box in zip(candidates, matched, strict=True):
+            hits[d][t] = box >= 0
+    return [_Scored(p[5], tuple(hit)) for p, hit in zip(ordered, hits, strict=True)]
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -163,10 +163,10 @@ def evaluate_detections(images: Sequence[ImageDetections]) -> dict[str, Any]:
             with_class += bool(truth)
         # Stable sort: ties keep image order, as COCO's mergesort does.
         scored.sort(key=lambda d: -d.confidence)
-        ap = [
-            average_precision([d.true_positive[t] for d in scored], instances)
-            for t in range(len(IOU_THRESHOLDS))
-        ]
+        by_threshold = list(zip(*(d.true_positive for d in scored), strict=True)) or [()] * len(
+            IOU_THRESHOLDS
+        )
+        ap = [average_precision(hits, instances) for hits in by_threshold]
         per_class.append(
             {"id": class_id, "images": with_class, "instances": instances, "ap": ap, "scored": scored}
         )
@@ -230,22 +230,18 @@ def _best_f1_confidence(classes: list[tuple[list[_Scored], int]]) -> float:
                 f1s.append(f1)
         curves.append((confidences, f1s))
 
-    def f1_at(curve: tuple[list[float], list[float]], threshold: float) -> float:
-        confidences, f1s = curve
-        # The last point with confidence >= threshold (points are in descending confidence).
-        lo, hi = 0, len(confidences)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if confidences[mid] >= threshold:
-                lo = mid + 1
-            else:
-                hi = mid
-        return f1s[lo - 1] if lo else 0.0
-
-    candidates = list(dict.fromkeys(c for confidences, _ in curves for c in confidences))
+    # Every candidate (one of the detections' confidences), from the highest down: each class's F1
+    # there is at its last point with confidence >= the candidate, a pointer that only moves on.
+    candidates = sorted({c for confidences, _ in curves for c in confidences}, reverse=True)
+    kept = [0] * len(curves)
     best_confidence, best_f1 = 0.0, -1.0
     for confidence in candidates:
-        f1 = _mean([f1_at(curve, confidence) for curve in curves])
-        if f1 > best_f1 or (f1 == best_f1 and confidence > best_confidence):
+        f1_here = []
+        for k, (confidences, f1s) in enumerate(curves):
+            while kept[k] < len(confidences) and confidences[kept[k]] >= confidence:
+                kept[k] += 1
+            f1_here.append(f1s[kept[k] - 1] if kept[k] else 0.0)
+        f1 = _mean(f1_here)
+        if f1 > best_f1:  # on ties the higher confidence, met first, stays
             best_confidence, best_f1 = confidence, f1
     return best_confidence
