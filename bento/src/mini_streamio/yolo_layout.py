@@ -117,7 +117,7 @@ def push_layout(root: Path, data_yaml: Path) -> dict[str, Any]:
         config = yaml.safe_load(data_yaml.read_bytes().decode("utf-8"))
         if not isinstance(config, dict):
             raise ValueError("not a mapping")
-    except (yaml.YAMLError, ValueError) as err:
+    except (yaml.YAMLError, ValueError, OSError) as err:
         problem(f"is not valid YAML ({_one_line(err)})")
         return result
     names = result["names"] = _checked_names(config, problem)
@@ -202,7 +202,7 @@ def evaluation_split(root: Path, shown_root: str, split: str) -> dict[str, Any]:
         raise LayoutError(f"{shown_root} is not a YOLO dataset: {shown_yaml} is missing")
     try:
         config = yaml.safe_load(data_yaml.read_bytes().decode("utf-8")) or {}
-    except (yaml.YAMLError, ValueError) as err:
+    except (yaml.YAMLError, ValueError, OSError) as err:
         raise LayoutError(f"{shown_yaml} is not valid YAML ({_one_line(err)})") from None
     if not isinstance(config, dict) or not isinstance(config.get("names"), (list, dict)):
         raise LayoutError(f'{shown_yaml} has no "names" list')

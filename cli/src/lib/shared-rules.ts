@@ -11,7 +11,7 @@ import { repoRoot, stackPython } from './paths.js';
 /** The entry point's exit status when the input is wrong in a way the user must fix (shared_rules.USER_ERROR). */
 export const USER_ERROR_EXIT = 3;
 
-/** A problem with the user's data, as Python words it (a label row, a missing split): shown as it is. */
+/** A problem the user must fix, as Python words it (a label row, a missing split), or a missing Python: shown as it is. */
 export class RuleInputError extends Error {}
 
 /** One problem of a label file, by its 1-based line. */
@@ -82,7 +82,7 @@ export function sharedRules<Op extends keyof SharedRules>(
   request: SharedRules[Op]['request'],
 ): Promise<SharedRules[Op]['answer']> {
   if (!fs.existsSync(stackPython)) {
-    return Promise.reject(new Error(`${stackPython} is missing: run \`npm run setup\` first`));
+    return Promise.reject(new RuleInputError(`${stackPython} is missing: run \`npm run setup\` first`));
   }
   return new Promise((resolve, reject) => {
     const child = spawn(stackPython, ['-m', 'mini_streamio.shared_rules', op], {
