@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import { imageSize } from 'image-size';
 import { mapLimit } from '../concurrency.js';
 import { type LabelCheck, sharedRules } from '../shared-rules.js';
-import type { DatasetSource, ImageSource, Problem, SplitName } from './source.js';
+import type { DatasetSource, ImageSource, LabelSource, Problem, SplitName } from './source.js';
 
 export interface PreparedFile {
   /** Path inside the version, e.g. `train/images/0001.jpg`. */
@@ -130,9 +130,9 @@ function isTerminatedJpeg(bytes: Buffer): boolean {
  * `names`): Python's (yolo_labels.check_label_rows). Labels the loader had checked already (YOLO)
  * keep their check; the others (converted from COCO) are checked in one call.
  */
-async function checkLabels(source: DatasetSource): Promise<Map<object, LabelCheck>> {
+async function checkLabels(source: DatasetSource): Promise<Map<LabelSource, LabelCheck>> {
   const labels = source.splits.flatMap((split) => split.images.flatMap((image) => image.label ?? []));
-  const checks = new Map<object, LabelCheck>();
+  const checks = new Map<LabelSource, LabelCheck>();
   const unchecked = labels.filter((label) => {
     if (label.checked) checks.set(label, label.checked);
     return !label.checked;
