@@ -621,8 +621,8 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * A stand-in for BentoML's task endpoints: one task finished every `msPerTask`, in the order
- * submitted, each with the same detection, announced on /detect/finished as BentoML does (looked
- * at every 20 ms); its /metrics counts requests as BentoML's does.
+ * submitted, each with the same detection, announced on /detect/finished with its outcome as
+ * BentoML does (looked at every 20 ms); its /metrics counts requests as BentoML's does.
  */
 async function startStubInference(msPerTask: number): Promise<{ url: string; close(): void }> {
   const doneAt = new Map<string, number>();
@@ -638,11 +638,12 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
     while (after >= 0 && finishedCount() <= after && Date.now() < deadline) await sleep(20);
     const last = finishedCount();
     const ids = after < 0 ? [] : submitted.slice(after, last).map((s) => s.id);
-    return JSON.stringify({ last, task_ids: ids });
+    const outcomes = Object.fromEntries(ids.map((id) => [id, outcome]));
+    return JSON.stringify({ last, task_ids: ids, outcomes });
   };
   const requests: Record<string, number> = {};
   let free = 0;
-  const outcome = JSON.stringify({
+  const outcome = {
     response: {
       instances: [
         { boundingBox: '0.5000 0.5000 0.2500 0.2500', class: '0', className: 'stub', confidence: 0.9 },
@@ -652,7 +653,7 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
       inference_ms: msPerTask,
     },
     error: null,
-  });
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
     requests[url.pathname] = (requests[url.pathname] ?? 0) + 1;
@@ -686,7 +687,7 @@ async function startStubInference(msPerTask: number): Promise<{ url: string; clo
         const at = doneAt.get(url.searchParams.get('task_id') ?? '');
         if (at === undefined) return answer(404, '{"error":"not found"}');
         if (at > Date.now()) return answer(400, '{"error":"task is not completed yet"}');
-        return answer(200, outcome);
+        return answer(200, JSON.stringify(outcome));
       }
       answer(404, '{}');
     });

@@ -187,7 +187,7 @@ def test_when_a_task_id_is_unknown_or_missing_then_status_and_get_answer_404_or_
         assert served.http.get(path).status_code == 400
 
 
-def test_when_tasks_finish_then_detect_finished_announces_them_to_a_waiting_caller(
+def test_when_tasks_finish_then_detect_finished_announces_them_and_their_outcomes_to_a_waiting_caller(
     served: BentoProcess, tiny_model: TinyModel
 ) -> None:
     cursor = served.http.post("/detect/finished", json={}).json()
@@ -197,17 +197,27 @@ def test_when_tasks_finish_then_detect_finished_announces_them_to_a_waiting_call
 
     image = tiny_model.images()[0].read_bytes()
     task_ids = [submit(served, image) for _ in range(3)]
+    # One that BentoML itself fails (a form field it cannot parse): announced, with no outcome.
+    failed = served.http.post(
+        "/detect/submit", files={"image": ("a.jpg", image, "image/jpeg")}, data={"conf": "x"}
+    )
+    task_ids.append(failed.json()["task_id"])
     announced: list[str] = []
+    outcomes: dict[str, Any] = {}
     deadline = time.monotonic() + 60
     while len(announced) < len(task_ids) and time.monotonic() < deadline:
         answer = served.http.post("/detect/finished", json={"after": cursor["last"], "wait": 10}).json()
         validator("finished-tasks").validate(answer)
         assert answer["last"] > cursor["last"]
         announced += answer["task_ids"]
+        outcomes |= answer["outcomes"]
         cursor = answer
     assert sorted(announced) == sorted(task_ids), "each task announced once, by whichever worker ran it"
-    for task_id in task_ids:
+    assert set(outcomes) == set(task_ids[:3]), "an outcome for each completed task, none for the failed one"
+    for task_id in task_ids[:3]:
         assert finished_status(served, task_id, timeout=1)["status"] == "completed"
+        validator("detection-outcome").validate(outcomes[task_id])
+        assert outcomes[task_id] == served.http.get("/detect/get", params={"task_id": task_id}).json()
 
     # A cursor past the end was given by a store a restart replaced: the answer starts over.
     replaced = served.http.post("/detect/finished", json={"after": cursor["last"] + 1000}).json()

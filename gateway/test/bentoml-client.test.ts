@@ -142,16 +142,17 @@ describe('BentoMLClient', () => {
     expect(await nobody.isReady()).toBe(false);
   });
 
-  it("when watching finishes, then it long-polls /detect/finished from each answer's cursor and reports only new ids", async () => {
+  it("when watching finishes, then it long-polls /detect/finished from each answer's cursor and reports only new ids, with the outcomes that parse", async () => {
     const asked: unknown[] = [];
-    const finished = (last: number, task_ids: string[] = [], delayMs = 0) => ({
+    const outcome = { response: null, error: { code: 'image_decode_failed', message: 'not an image' } };
+    const finished = (last: number, task_ids: string[] = [], delayMs = 0, outcomes?: object) => ({
       status: 200,
-      body: { last, task_ids },
+      body: { last, task_ids, outcomes },
       delayMs,
     });
     const answers = [
       finished(5),
-      finished(7, ['a', 'b']),
+      finished(7, ['a', 'b'], 0, { a: outcome, b: { response: 'nonsense' } }),
       { status: 500, body: { error: 'database is locked' } },
       finished(9),
     ];
@@ -161,7 +162,11 @@ describe('BentoMLClient', () => {
       return answers.shift() ?? finished(9, [], 1_000);
     };
     const reported: string[][] = [];
-    const watch = client.watchFinished((ids) => reported.push(ids));
+    const outcomes: unknown[] = [];
+    const watch = client.watchFinished((ids, announced) => {
+      reported.push(ids);
+      outcomes.push(Object.fromEntries(announced));
+    });
     await vi.waitFor(() => expect(asked.length).toBeGreaterThanOrEqual(5), { timeout: 5_000 });
     expect(watch.live()).toBe(true); // answered since the failure
     watch.stop();
@@ -170,6 +175,8 @@ describe('BentoMLClient', () => {
     await new Promise((r) => setTimeout(r, 1_200));
     expect(asked.length).toBe(seen); // stopped: no request after
     expect(reported).toEqual([['a', 'b']]);
+    // b's outcome is not a DetectionOutcome: b is left to /detect/get, which reports what is wrong.
+    expect(outcomes).toEqual([{ a: outcome }]);
     // The first call asks for the cursor without waiting; after a failure, the cursor is asked afresh.
     expect(asked.slice(0, 5)).toEqual([
       { after: -1, wait: 0 },

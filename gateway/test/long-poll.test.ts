@@ -139,28 +139,39 @@ describe('GET /image/detect?wait=', () => {
 });
 
 describe('announcements of finished tasks', () => {
-  it('when BentoML announces a finish, then a waiting GET answers completed with no poll due', async () => {
-    // No round and no second look within the wait: only the announcement can finish the task.
-    const quiet = await startGateway(testConfig(stack, { RECONCILE_INTERVAL_MS: '600000' }), {
-      reconcile: true,
-    });
-    const { detection } = quiet.gateway;
-    detection.waitRecheckMs = 600_000;
-    try {
-      quiet.inference.behaviour = 'hold';
-      const taskId = await postTask(quiet.url);
-      const answer = waitingGet(taskId, 20, quiet.url);
-      await eventually(async () => (detection.waiters.size > 0 ? true : undefined), 'the GET to wait');
-      // Earlier tests' tasks may have been submitted here too: all of them are announced.
-      quiet.inference.announce(...quiet.inference.submissions.map((s) => s.inferenceTaskId));
-      const { res } = await answer;
-      expect(res.body.status).toBe('completed');
-      expect(res.body.response.instances).toHaveLength(1);
-    } finally {
-      await quiet.close();
-    }
-    expect(quiet.inference.watching).toBe(0);
-  });
+  it.each([
+    [true, 'without asking BentoML for it'],
+    [false, 'after asking BentoML for it (a service that announces ids only)'],
+  ])(
+    'when BentoML announces a finish (outcome included: %s), then a waiting GET answers completed with no poll due, %s',
+    async (withOutcome) => {
+      // No round and no second look within the wait: only the announcement can finish the task.
+      const quiet = await startGateway(testConfig(stack, { RECONCILE_INTERVAL_MS: '600000' }), {
+        reconcile: true,
+      });
+      const { detection } = quiet.gateway;
+      detection.waitRecheckMs = 600_000;
+      try {
+        quiet.inference.behaviour = 'hold';
+        quiet.inference.announceOutcomes = withOutcome;
+        const taskId = await postTask(quiet.url);
+        const answer = waitingGet(taskId, 20, quiet.url);
+        await eventually(async () => (detection.waiters.size > 0 ? true : undefined), 'the GET to wait');
+        // Earlier tests' tasks may have been submitted here too: all of them are announced.
+        const checksBefore = quiet.inference.checks.length;
+        quiet.inference.announce(...quiet.inference.submissions.map((s) => s.inferenceTaskId));
+        const { res } = await answer;
+        expect(res.body.status).toBe('completed');
+        expect(res.body.response.instances).toHaveLength(1);
+        const submission = quiet.inference.submissions.at(-1)?.inferenceTaskId;
+        const checks = quiet.inference.checks.slice(checksBefore).filter((id) => id === submission).length;
+        expect(checks).toBe(withOutcome ? 0 : 1);
+      } finally {
+        await quiet.close();
+      }
+      expect(quiet.inference.watching).toBe(0);
+    },
+  );
 });
 
 describe('polls while announcements are live', () => {

@@ -157,7 +157,9 @@ describe('announcements of finished tasks', () => {
     try {
       const { replicas, fake, setUrls } = pool([A, B]);
       const reported: string[][] = [];
-      const watch = replicas.watchFinished((ids) => reported.push(ids));
+      const watch = replicas.watchFinished((ids) => {
+        reported.push(ids);
+      });
       fake(A).announce('fake-1');
       fake(B).announce('fake-2', 'fake-3');
       expect(reported).toEqual([[`${A}#fake-1`], [`${B}#fake-2`, `${B}#fake-3`]]);
@@ -174,5 +176,23 @@ describe('announcements of finished tasks', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('when a replica announces tasks finished, then their outcomes come under the ids submit gave, and they stop counting in flight', async () => {
+    const { replicas, fake } = pool([A, B]);
+    const announced: Array<Record<string, unknown>> = [];
+    const watch = replicas.watchFinished((_ids, outcomes) => {
+      announced.push(Object.fromEntries(outcomes));
+    });
+    const [onA, onB] = await Promise.all([1, 2].map(() => replicas.submit(image, params)));
+    expect(replicas.inFlight()).toEqual({ [A]: 1, [B]: 1 });
+    const [first] = fake(A).submissions;
+    fake(A).announce(first?.inferenceTaskId ?? '');
+    expect(announced).toEqual([{ [onA ?? '']: expect.objectContaining({ error: null }) }]);
+    // Announced finished: A has none in flight now, so the next submission goes there again.
+    expect(replicas.inFlight()).toEqual({ [A]: 0, [B]: 1 });
+    expect(await replicas.submit(image, params)).toMatch(new RegExp(`^${A}#`));
+    expect(onB).toMatch(new RegExp(`^${B}#`));
+    watch.stop();
   });
 });

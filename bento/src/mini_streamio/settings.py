@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
     inference_nice: int = Field(default=10, ge=0, le=19)
     inference_sched_idle: bool = True  # and run under SCHED_IDLE: preempted whenever a request needs a core
+    # BentoML's own log lines per request and per task, and tracing spans of the task endpoints:
+    # off by default, ~15 % of a worker's CPU under load for what nobody reads (serving/service.py).
+    bentoml_request_log: bool = False
 
     @field_validator("mlflow_backend_store_uri", mode="before")
     @classmethod

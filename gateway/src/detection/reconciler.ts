@@ -7,9 +7,9 @@
 // answer.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Watch } from '../inference/inference-client.js';
+import type { OnFinished, Watch } from '../inference/inference-client.js';
 import { StorageUnavailableError, WriteConflictError } from '../storage/object-store.js';
-import type { TaskRecord } from './dto.js';
+import type { DetectionOutcome, TaskRecord } from './dto.js';
 import type { QueueDepth } from './queue-depth.js';
 import type { TaskAdvancer } from './task-advancer.js';
 import type { PendingTask, TaskRepository, Versioned } from './task-repository.js';
@@ -31,7 +31,7 @@ export interface ReconcilerOptions {
   /** Delivers the webhook of a finished task whose delivery is not settled, if it is due. */
   deliverCallback?: (task: Versioned) => Promise<void>;
   /** The inference server's announcements of finished tasks (see announced()). */
-  watchFinished?: (onFinished: (inferenceTaskIds: string[]) => void) => Watch;
+  watchFinished?: (onFinished: OnFinished) => Watch;
   log: Logger;
 }
 
@@ -69,7 +69,7 @@ export class Reconciler implements ReconcilerRunner {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.watch = this.options.watchFinished?.((ids) => this.announced(ids));
+    this.watch = this.options.watchFinished?.((ids, outcomes) => this.announced(ids, outcomes));
     const loop = async () => {
       const scan = Date.now() - this.listedAt >= this.options.listEveryMs;
       this.round = this.runOnce(scan).catch((err: unknown) => this.reportFailure(err));
@@ -119,24 +119,25 @@ export class Reconciler implements ReconcilerRunner {
   }
 
   /**
-   * Tasks the inference server says it finished: those this process holds are fetched and stored
-   * now, not at their next poll (up to an interval later, while the client waits). Another
-   * gateway's tasks are that gateway's to fetch.
+   * Tasks the inference server says it finished: those this process holds are stored now, not at
+   * their next poll (up to an interval later, while the client waits), with the announced outcome
+   * or, without one, what a poll fetches. Another gateway's tasks are that gateway's to store.
    */
-  private announced(inferenceTaskIds: string[]): void {
+  private announced(inferenceTaskIds: string[], outcomes: ReadonlyMap<string, DetectionOutcome>): void {
     const finished = new Set(inferenceTaskIds);
     for (const task of this.cache.values()) {
       const submission = task.record.current?.inference_task_id;
-      if (submission && finished.has(submission)) void this.fetchFinished(task.record.task_id, submission);
+      if (submission && finished.has(submission))
+        void this.storeFinished(task.record.task_id, submission, outcomes.get(submission));
     }
   }
 
-  private async fetchFinished(taskId: string, submission: string): Promise<void> {
+  private async storeFinished(taskId: string, submission: string, outcome?: DetectionOutcome): Promise<void> {
     // Twice at most: the first may join a poll that asked just before the task finished.
     for (let tries = 0; tries < 2; tries++) {
       const task = this.cache.get(taskId);
       if (!this.running || task?.record.current?.inference_task_id !== submission) return;
-      this.advancer.pollNow(taskId);
+      this.advancer.pollNow(taskId, outcome && { inferenceTaskId: submission, outcome });
       await this.advanceOne(task);
     }
   }

@@ -7,9 +7,10 @@ import {
   type InferenceClient,
   InferenceError,
   InferenceRejectedError,
+  type InferenceTaskState,
 } from '../inference/inference-client.js';
 import { StorageUnavailableError, WriteConflictError } from '../storage/object-store.js';
-import type { RetryReason, TaskError, TaskRecord } from './dto.js';
+import type { DetectionOutcome, RetryReason, TaskError, TaskRecord } from './dto.js';
 import type { TaskRepository, Versioned } from './task-repository.js';
 import {
   accepted,
@@ -61,6 +62,12 @@ export interface AdvanceOptions {
   announcementsLive?: boolean;
 }
 
+/** A submission's outcome, as BentoML announced it (see pollNow). */
+export interface AnnouncedOutcome {
+  inferenceTaskId: string;
+  outcome: DetectionOutcome;
+}
+
 const MAX_CONFLICTS = 3;
 /** How long a readiness answer of BentoML is trusted. */
 const READINESS_TTL_MS = 1_000;
@@ -70,6 +77,8 @@ export class TaskAdvancer {
   private readonly inflight = new Map<string, Promise<Versioned>>();
   /** When this process last asked BentoML about a task: an optimisation only, never the truth. */
   private readonly lastPolled = new Map<string, number>();
+  /** Outcomes BentoML announced, by task, for the next poll of the task to take. */
+  private readonly announced = new Map<string, AnnouncedOutcome>();
   private readonly clock: () => Date;
   /** BentoML's last readiness answer: an optimisation only (skip submissions it would refuse). */
   private readiness: { ready: boolean; at: number } | undefined;
@@ -123,14 +132,19 @@ export class TaskAdvancer {
     return this.readiness?.ready ?? true;
   }
 
-  /** Lets the next advance of a task poll BentoML however recently it was polled (it announced a finish). */
-  pollNow(taskId: string): void {
+  /**
+   * Lets the next advance of a task poll BentoML however recently it was polled (it announced a
+   * finish); with the outcome it announced, that poll takes it instead of asking BentoML.
+   */
+  pollNow(taskId: string, announced?: AnnouncedOutcome): void {
     this.lastPolled.set(taskId, Number.NEGATIVE_INFINITY);
+    if (announced) this.announced.set(taskId, announced);
   }
 
-  /** Forgets poll times of tasks that are no longer pending. */
+  /** Forgets poll times and announced outcomes of tasks that are no longer pending. */
   forgetAllBut(pendingIds: ReadonlySet<string>): void {
     for (const id of this.lastPolled.keys()) if (!pendingIds.has(id)) this.lastPolled.delete(id);
+    for (const id of this.announced.keys()) if (!pendingIds.has(id)) this.announced.delete(id);
   }
 
   /**
@@ -267,7 +281,7 @@ export class TaskAdvancer {
     const id = task.record.task_id;
     this.lastPolled.set(id, Date.now());
     try {
-      const state = await this.inference.check(inferenceTaskId);
+      const state = this.takeAnnounced(id, inferenceTaskId) ?? (await this.inference.check(inferenceTaskId));
       switch (state.status) {
         case 'in_progress':
           if (!isOverdue(task.record, this.clock(), this.options.policy)) return task;
@@ -311,6 +325,14 @@ export class TaskAdvancer {
       // ...while down or slow (BentoML or MinIO) changes nothing: the next poll tries again.
       return task;
     }
+  }
+
+  /** The outcome announced for this submission of the task, if one was (taken: used once). */
+  private takeAnnounced(taskId: string, inferenceTaskId: string): InferenceTaskState | undefined {
+    const announced = this.announced.get(taskId);
+    this.announced.delete(taskId);
+    if (announced?.inferenceTaskId !== inferenceTaskId) return undefined;
+    return { status: 'completed', outcome: announced.outcome };
   }
 
   /** Drops the current attempt and, unless attempts are used up, submits the task again at once. */

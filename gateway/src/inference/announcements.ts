@@ -4,12 +4,17 @@
 // (the server down, restarting, or too old to announce) is retried with a back-off and costs only
 // speed: the reconciler's polls find those tasks anyway.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Watch } from './inference-client.js';
+import type { DetectionOutcome } from '../detection/dto.js';
+import type { OnFinished, Watch } from './inference-client.js';
 
-/** One answer: the cursor to ask from next, and the tasks finished since the cursor asked from. */
+/**
+ * One answer: the cursor to ask from next, the tasks finished since the cursor asked from, and
+ * the outcomes of those that completed.
+ */
 export interface Announcement {
   last: number;
   taskIds: string[];
+  outcomes: ReadonlyMap<string, DetectionOutcome>;
 }
 
 export type AskAnnouncements = (after: number, signal: AbortSignal) => Promise<Announcement>;
@@ -17,7 +22,7 @@ export type AskAnnouncements = (after: number, signal: AbortSignal) => Promise<A
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 
-export function watchAnnouncements(ask: AskAnnouncements, onFinished: (ids: string[]) => void): Watch {
+export function watchAnnouncements(ask: AskAnnouncements, onFinished: OnFinished): Watch {
   const stopping = new AbortController();
   const { signal } = stopping;
   let answering = false;
@@ -27,7 +32,7 @@ export function watchAnnouncements(ask: AskAnnouncements, onFinished: (ids: stri
     while (!signal.aborted) {
       try {
         const answer = await ask(cursor, signal);
-        if (cursor >= 0 && answer.taskIds.length > 0) onFinished(answer.taskIds);
+        if (cursor >= 0 && answer.taskIds.length > 0) onFinished(answer.taskIds, answer.outcomes);
         cursor = answer.last;
         answering = true;
         backoffMs = FIRST_BACKOFF_MS;

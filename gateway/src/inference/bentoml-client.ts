@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
-import { type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
+import { type DetectionOutcome, type DetectionParams, detectionOutcomeSchema } from '../detection/dto.js';
 import { type Announcement, watchAnnouncements } from './announcements.js';
 import {
   type ImageUpload,
@@ -18,6 +18,7 @@ import {
   InferenceError,
   InferenceRejectedError,
   type InferenceTaskState,
+  type OnFinished,
   type ServedModel,
   type Watch,
 } from './inference-client.js';
@@ -43,6 +44,8 @@ const submitted = z.object({ task_id: z.string().min(1) });
 export const finishedTasksSchema = z.object({
   last: z.number().int().min(0),
   task_ids: z.array(z.string().min(1)),
+  // Each checked where it is used (outcomesOf): one that does not parse is fetched with /detect/get.
+  outcomes: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
 /** POST /model: the loaded version (services before runtime reports ran torch in fp32). */
 const servedModelSchema = z.object({
@@ -132,7 +135,7 @@ export class BentoMLClient implements InferenceClient {
     return { status: 'completed', outcome: this.parse(res, 'get', detectionOutcomeSchema) };
   }
 
-  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+  watchFinished(onFinished: OnFinished): Watch {
     return watchAnnouncements((after, signal) => this.finishedAfter(after, signal), onFinished);
   }
 
@@ -146,8 +149,8 @@ export class BentoMLClient implements InferenceClient {
         signal,
       }),
     );
-    const { last, task_ids } = this.parse(res, 'finished', finishedTasksSchema);
-    return { last, taskIds: task_ids };
+    const { last, task_ids, outcomes } = this.parse(res, 'finished', finishedTasksSchema);
+    return { last, taskIds: task_ids, outcomes: outcomesOf(outcomes ?? {}) };
   }
 
   /** One request; network failures become InferenceError 'unavailable' or 'timeout'. */
@@ -201,6 +204,16 @@ export class BentoMLClient implements InferenceClient {
     if (parsed?.success) return parsed.data;
     throw new InferenceError('bad_response', `BentoML answered ${what} with ${describe(res)}`);
   }
+}
+
+/** The announced outcomes that are DetectionOutcomes, by task id. */
+function outcomesOf(announced: Record<string, unknown>): Map<string, DetectionOutcome> {
+  const outcomes = new Map<string, DetectionOutcome>();
+  for (const [id, outcome] of Object.entries(announced)) {
+    const parsed = detectionOutcomeSchema.safeParse(outcome);
+    if (parsed.success) outcomes.set(id, parsed.data);
+  }
+  return outcomes;
 }
 
 /** JSON where the body is JSON, else the text itself. */

@@ -39,11 +39,17 @@ export interface InferenceClient {
   check(inferenceTaskId: string): Promise<InferenceTaskState>;
   /**
    * Calls `onFinished` with the ids of tasks (as `submit` returned them) as the server announces
-   * them finished, until stopped. A shortcut only: an announcement can be missed (the server
+   * them finished, and the outcomes of those it completed (as `check` would answer), until stopped. A shortcut only: an announcement can be missed (the server
    * restarted, was unreachable, or has none to give), so `check` stays the truth.
    */
-  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch;
+  watchFinished(onFinished: OnFinished): Watch;
 }
+
+/** Tasks announced finished: their ids, and by id the outcome of each that completed. */
+export type OnFinished = (
+  inferenceTaskIds: string[],
+  outcomes: ReadonlyMap<string, DetectionOutcome>,
+) => void;
 
 /** A running watch; stop() ends it and any request it has open. */
 export interface Watch {

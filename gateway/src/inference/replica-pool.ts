@@ -1,7 +1,8 @@
 // Several BentoML replicas behind one InferenceClient. BentoML keeps its tasks per server, so a
 // task must be polled where it was submitted: the task id this returns names the replica
 // (`<replica URL>#<BentoML task id>`), and the record keeps it. A submission goes to the live
-// replica with the fewest tasks in flight from this process. A task whose replica has left the
+// replica with the fewest tasks in flight from this process (a task stops being in flight when
+// a poll finds it finished or its replica announces it). A task whose replica has left the
 // set (removed from BENTOML_URLS or from DNS), or has been unreachable for a while while another
 // answers, is reported `not_found`: the advancer then submits it again, to a live replica.
 import type { DetectionParams } from '../detection/dto.js';
@@ -10,6 +11,7 @@ import {
   type InferenceClient,
   InferenceError,
   type InferenceTaskState,
+  type OnFinished,
   type ServedModel,
   type Watch,
 } from './inference-client.js';
@@ -19,14 +21,18 @@ const SEPARATOR = '#';
 /** How often the watched replicas are matched to the source's set (DNS re-resolves every 10 s). */
 const FOLLOW_REPLICAS_MS = 5_000;
 
+const load = (replica: Replica) => replica.sending + replica.inFlight.size;
+
 const isUnavailable = (err: unknown): err is InferenceError =>
   err instanceof InferenceError && err.failure === 'unavailable';
 
 interface Replica {
   url: string;
   client: InferenceClient;
-  /** Submitted here by this process and not yet seen finished. */
-  inFlight: number;
+  /** Submissions by this process being sent to it now. */
+  sending: number;
+  /** Its task ids submitted by this process and not yet seen finished. */
+  inFlight: Set<string>;
   /** Since when it has not answered (undefined: it answers). */
   downSince?: number;
 }
@@ -67,18 +73,20 @@ export class ReplicaPool implements InferenceClient {
     let unreachable: InferenceError | undefined;
     for (const replica of this.byPreference()) {
       // Counted from the start, so submissions made at the same time spread too.
-      replica.inFlight += 1;
+      replica.sending += 1;
       try {
         const id = await replica.client.submit(image, params);
+        replica.inFlight.add(id);
         replica.downSince = undefined;
         return `${replica.url}${SEPARATOR}${id}`;
       } catch (err) {
-        replica.inFlight -= 1;
         // Unreachable or not ready: the next replica may take it. Anything else (a refusal, a
         // timeout after which it may have been accepted) is the caller's, as with one replica.
         if (!isUnavailable(err)) throw err;
         replica.downSince ??= this.clock();
         unreachable = err;
+      } finally {
+        replica.sending -= 1;
       }
     }
     throw unreachable ?? new InferenceError('unavailable', 'no BentoML replica is known right now');
@@ -91,19 +99,19 @@ export class ReplicaPool implements InferenceClient {
     try {
       const state = await replica.client.check(id);
       replica.downSince = undefined;
-      if (state.status !== 'in_progress') replica.inFlight = Math.max(0, replica.inFlight - 1);
+      if (state.status !== 'in_progress') replica.inFlight.delete(id);
       return state;
     } catch (err) {
       if (!isUnavailable(err)) throw err;
       replica.downSince ??= this.clock();
       if (!this.isLost(replica)) throw err;
-      replica.inFlight = Math.max(0, replica.inFlight - 1);
+      replica.inFlight.delete(id);
       return { status: 'not_found' };
     }
   }
 
   /** Watches every replica the source names, following the set as it changes. */
-  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+  watchFinished(onFinished: OnFinished): Watch {
     const watches = new Map<string, Watch>();
     const follow = () => {
       const replicas = this.current();
@@ -116,7 +124,12 @@ export class ReplicaPool implements InferenceClient {
         if (!watches.has(url))
           watches.set(
             url,
-            client.watchFinished((ids) => onFinished(ids.map((id) => `${url}${SEPARATOR}${id}`))),
+            client.watchFinished((ids, outcomes) => {
+              const inFlight = this.replicas.get(url)?.inFlight;
+              for (const id of ids) inFlight?.delete(id);
+              const named = (id: string) => `${url}${SEPARATOR}${id}`;
+              onFinished(ids.map(named), new Map([...outcomes].map(([id, outcome]) => [named(id), outcome])));
+            }),
           );
     };
     follow();
@@ -133,7 +146,7 @@ export class ReplicaPool implements InferenceClient {
 
   /** Tasks submitted here per replica and not yet seen finished (for logs and tests). */
   inFlight(): Record<string, number> {
-    return Object.fromEntries(this.current().map((r) => [r.url, r.inFlight]));
+    return Object.fromEntries(this.current().map((r) => [r.url, load(r)]));
   }
 
   /** Down long enough while another replica answers: its tasks are better run elsewhere. */
@@ -146,8 +159,7 @@ export class ReplicaPool implements InferenceClient {
   /** Replicas that answer first, fewest tasks in flight first; then those that did not answer. */
   private byPreference(): Replica[] {
     return this.current().sort(
-      (a, b) =>
-        Number(a.downSince !== undefined) - Number(b.downSince !== undefined) || a.inFlight - b.inFlight,
+      (a, b) => Number(a.downSince !== undefined) - Number(b.downSince !== undefined) || load(a) - load(b),
     );
   }
 
@@ -158,7 +170,7 @@ export class ReplicaPool implements InferenceClient {
     return urls.map((url) => {
       let replica = this.replicas.get(url);
       if (!replica) {
-        replica = { url, client: this.connect(url), inFlight: 0 };
+        replica = { url, client: this.connect(url), sending: 0, inFlight: new Set() };
         this.replicas.set(url, replica);
       }
       return replica;

@@ -9,6 +9,7 @@ import {
   InferenceError,
   InferenceRejectedError,
   type InferenceTaskState,
+  type OnFinished,
   type ServedModel,
   type Watch,
 } from '../../src/inference/inference-client.js';
@@ -45,11 +46,13 @@ export class FakeInference implements InferenceClient {
   failingSubmissions = false;
   /** While true, watches report live: the gateway then relies on announce() and polls rarely. */
   announcing = false;
+  /** While true, announce() carries each completed task's outcome, as BentoML does; false: ids only. */
+  announceOutcomes = true;
   readonly submissions: Submission[] = [];
   /** The task ids polled, in order. */
   readonly checks: string[] = [];
   private readonly tasks = new Map<string, FakeTask>();
-  private readonly watchers = new Set<(inferenceTaskIds: string[]) => void>();
+  private readonly watchers = new Set<OnFinished>();
   private nextId = 1;
 
   /** The answer for a finished task; by default one box in the middle of the image. */
@@ -93,26 +96,29 @@ export class FakeInference implements InferenceClient {
     }
     if (task.status !== 'completed')
       return task.status === 'failed' ? { status: 'failed', reason: '500' } : { status: 'in_progress' };
-    if (!this.modelLoaded || this.noModelAnswers-- > 0)
-      return {
-        status: 'completed',
-        outcome: { response: null, error: { code: 'no_model', message: 'no model is loaded' } },
-      };
-    return { status: 'completed', outcome: this.outcomeFor(task.image.bytes, task.params) };
+    return { status: 'completed', outcome: this.outcomeOf(task) };
   }
 
-  watchFinished(onFinished: (inferenceTaskIds: string[]) => void): Watch {
+  private outcomeOf(task: FakeTask): DetectionOutcome {
+    if (!this.modelLoaded || this.noModelAnswers-- > 0)
+      return { response: null, error: { code: 'no_model', message: 'no model is loaded' } };
+    return this.outcomeFor(task.image.bytes, task.params);
+  }
+
+  watchFinished(onFinished: OnFinished): Watch {
     this.watchers.add(onFinished);
     return { live: () => this.announcing, stop: () => this.watchers.delete(onFinished) };
   }
 
   /** Finishes these tasks as `behaviour` says and announces them, as BentoML's /detect/finished does. */
   announce(...inferenceTaskIds: string[]): void {
+    const outcomes = new Map<string, DetectionOutcome>();
     for (const id of inferenceTaskIds) {
       const task = this.tasks.get(id);
       if (task?.status === 'in_progress') task.status = this.behaviour === 'fail' ? 'failed' : 'completed';
+      if (task?.status === 'completed' && this.announceOutcomes) outcomes.set(id, this.outcomeOf(task));
     }
-    for (const watcher of this.watchers) watcher(inferenceTaskIds);
+    for (const watcher of this.watchers) watcher(inferenceTaskIds, outcomes);
   }
 
   /** How many watches are open (the reconciler keeps one while it runs). */

@@ -1,9 +1,10 @@
 """Announcements of finished tasks, read from the task store's `finished` table (serving.task_store).
 
 The gateway holds one `POST /detect/finished` open per replica, a long poll: the answer comes as soon
-as a task of any worker finishes after the cursor the gateway sent, and the gateway then fetches
-that result at once, instead of at its next poll (up to RECONCILE_INTERVAL_MS later). The
-announcements are only a shortcut: the gateway still polls, so an announcement it misses (a restart,
+as a task of any worker finishes after the cursor the gateway sent, with the outcome of each task
+that completed, so the gateway stores it at once instead of at its next poll (up to
+RECONCILE_INTERVAL_MS later) and without asking /detect/get for it. The announcements are only a
+shortcut: the gateway still polls, so an announcement it misses (a restart,
 a reader more than FINISHED_KEPT behind) delays a task, never loses it.
 
 The workers write the store and this reads it through a connection of its own: SQLite in WAL mode
@@ -14,8 +15,11 @@ CHECK_INTERVAL_S is cheaper than any signal between the worker processes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import sqlite3
 import time
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +36,10 @@ class FinishedTasks(BaseModel):
 
     last: int = Field(ge=0, description="the cursor to send next")
     task_ids: list[str] = Field(max_length=MAX_IDS, description="finished after the cursor sent, in order")
+    outcomes: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="the DetectionOutcome of each listed task that completed, by id, as /detect/get has it",
+    )
 
 
 class FinishedReader:
@@ -59,12 +67,36 @@ class FinishedReader:
             return FinishedTasks(last=last, task_ids=[])
         start = after if after <= last else 0
         rows = conn.execute(
-            "SELECT seq, task_id FROM finished WHERE seq > ? ORDER BY seq LIMIT ?", (start, MAX_IDS)
+            "SELECT f.seq, f.task_id, r.status, r.result FROM finished f LEFT JOIN result r USING (task_id)"
+            " WHERE f.seq > ? ORDER BY f.seq LIMIT ?",
+            (start, MAX_IDS),
         ).fetchall()
-        return FinishedTasks(last=rows[-1][0] if rows else last, task_ids=[task_id for _, task_id in rows])
+        outcomes = {
+            task_id: outcome
+            for _, task_id, status, result in rows
+            if (outcome := _outcome(status, result)) is not None
+        }
+        return FinishedTasks(
+            last=rows[-1][0] if rows else last, task_ids=[row[1] for row in rows], outcomes=outcomes
+        )
 
     def _connection(self) -> sqlite3.Connection:
         # Opened on first use: the store's tables are created when the workers start.
         if self._conn is None:
             self._conn = sqlite3.connect(self.db_file, timeout=5.0, isolation_level=None)
         return self._conn
+
+
+def _outcome(status: str | None, stored: bytes | None) -> Any:
+    """The JSON body BentoML answers /detect/get with, for a task that completed with a 200.
+
+    BentoML stores a task's response as JSON: its HTTP status, headers and base64 body
+    (_bentoml_impl.tasks.serde.JSONSerde); a failed task, or a row already cleaned up, gives None
+    and the gateway asks /detect/get as before.
+    """
+    if status != "completed" or stored is None:
+        return None
+    response = json.loads(stored)
+    if response.get("status") != 200:
+        return None
+    return json.loads(base64.b64decode(response["content"]))

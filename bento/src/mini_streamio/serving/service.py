@@ -43,9 +43,11 @@ tests/test_service.py:
   ends `completed` with an outcome, its `error` naming the problem (image_decode_failed,
   image_too_large, invalid_parameters for thresholds out of range, model_error, no_model).
 - `POST /detect/finished`, JSON `{"after": <cursor>, "wait": <seconds, 0-30>}`: 200
-  `{"last": <cursor>, "task_ids": [...]}`, the tasks (of every worker) that finished after `after`,
-  in order, answered as soon as there is one or when `wait` ends; `after` -1 answers the current
-  cursor at once. The gateway long-polls it to fetch a result as soon as it exists (serving/finished.py).
+  `{"last": <cursor>, "task_ids": [...], "outcomes": {<task_id>: <DetectionOutcome>}}`, the tasks
+  (of every worker) that finished after `after`, in order, and the outcome /detect/get would give
+  for each that completed; answered as soon as there is one or when `wait` ends; `after` -1
+  answers the current cursor at once. The gateway long-polls it to store a result as soon as it
+  exists, without a /detect/get per task (serving/finished.py).
 - `PUT /detect/cancel` marks an in-progress task `canceled` but answers 400 and does not stop it (the
   result then overwrites the status); `POST /detect/retry` would re-run a finished task under a new
   id from its stored request, which here has no body, so it ends failed. The gateway needs neither:
@@ -62,7 +64,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import bentoml
 from bentoml._internal.configuration.containers import BentoMLContainer
@@ -92,15 +94,35 @@ from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
 
 task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
 
+# The endpoints the gateway calls for every task.
+TASK_PATHS = ["/detect/submit", "/detect/get", "/detect/status", "/detect/finished"]
+
+
+def request_log_config(enabled: bool) -> dict[str, Any]:
+    """BentoML's per-request work that serves no one here, unless BENTOML_REQUEST_LOG asks for it.
+
+    An access log line per request, an INFO line per task submitted and completed, and an
+    OpenTelemetry span per request with no exporter to send it to: together ~15 % of a worker's
+    samples in a py-spy profile under load (docs/BENCHMARKS.md). The gateway logs every request.
+    """
+    if enabled:
+        return {}
+    return {"logging": {"access": {"enabled": False}}, "tracing": {"excluded_urls": TASK_PATHS}}
+
 
 @bentoml.service(
     name="mini-streamio-detection",
     workers=settings.bentoml_workers,
     traffic={"timeout": 300},
+    **request_log_config(settings.bentoml_request_log),
 )
 class Detection:
     def __init__(self) -> None:
         exit_with_parent()  # a worker must not outlive a server that was killed outright
+        if not settings.bentoml_request_log:
+            # Its lines per task submitted and completed; errors still show. In the workers only:
+            # the server's start-up lines come from the same logger.
+            logging.getLogger("bentoml.serve").setLevel(logging.WARNING)
         # Before the runtime starts its threads: they inherit it.
         lower_cpu_priority(settings.inference_nice, settings.inference_sched_idle)
         # Each worker runs one inference at a time; more runtime threads than cores per worker only
