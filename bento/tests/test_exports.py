@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -12,6 +13,7 @@ import mlflow
 import pytest
 
 from mini_streamio.exports import export_or_fetch, export_version
+from mini_streamio.inference import RegistryModelSource
 from mini_streamio.mlflow_rest import MlflowRest
 from mini_streamio.registry import RegisteredWeights, register_weights, resolve
 from mini_streamio.runtimes import Backend, ExportOptions
@@ -98,7 +100,7 @@ def run_export(settings: Settings, *args: str) -> subprocess.CompletedProcess[st
         (["1", "--format", "coreml"], "unknown format 'coreml'"),
         (["1", "--format", "engine"], "TensorRT engine needs an NVIDIA GPU"),
         (["1", "--format", "openvino", "--int8"], "--int8 needs calibration images"),
-        (["1", "--format", "openvino", "--int8", "--data", "shapes"], "needs the nncf package"),
+        (["1", "--format", "openvino", "--int8", "--data", "nowhere"], "no dataset named 'nowhere'"),
     ],
 )
 def test_when_an_export_is_asked_for_wrongly_then_it_exits_2_naming_the_problem_and_stores_nothing(
@@ -127,3 +129,55 @@ def test_when_an_export_is_asked_for_then_the_command_stores_it_and_says_where(
     line = json.loads(result.stdout)
     assert line["uri"] == f"s3://{settings.models_bucket}/{registered.name}/1/onnx/"
     assert (line["format"], line["precision"], line["files"]) == ("onnx", "fp32", ["best.onnx"])
+
+
+def cli(services: dict[str, str], settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mini-streamio …` as a user runs it, against the session's MinIO and MLflow."""
+    env = os.environ | services | {"MINI_STREAMIO_DATA_DIR": str(settings.data_dir)}
+    command = [shutil.which("node") or "node", "--import", "tsx", "cli/bin/run.js", *args]
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_when_an_int8_export_is_made_then_it_is_stored_beside_the_float_one_and_served(
+    services: dict[str, str], settings: Settings, tiny_model: TinyModel
+) -> None:
+    exported = export_version(
+        settings, registered_tiny(settings, tiny_model), ExportOptions(Backend.OPENVINO)
+    )
+    name = f"calibration-{uuid.uuid4().hex[:6]}"
+    pushed = cli(services, settings, "dataset", "push", str(tiny_model.dataset), "--name", name, "--json")
+    assert pushed.returncode == 0, pushed.stderr
+    dataset = f"{name}@{json.loads(pushed.stdout)['version']}"
+
+    result = cli(
+        services, settings, "model", "export", "1", "--name", exported.name,
+        "--format", "openvino", "--int8", "--data", dataset, "--json",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    [line] = json.loads(result.stdout)
+    prefix = f"{exported.name}/1/"
+    assert line["uri"] == f"s3://{settings.models_bucket}/{prefix}openvino-int8/"
+    assert (line["format"], line["precision"]) == ("openvino", "int8")
+    files = ("best.bin", "best.xml", "metadata.yaml")
+    assert object_keys(settings, prefix) == sorted(
+        [f"{prefix}best.pt"]
+        + [f"{prefix}{key}/{file}" for key in ("openvino", "openvino-int8") for file in files]
+    )
+    tagged = resolve(settings, "1", exported.name)
+    assert tagged is not None
+    assert tagged.exports["openvino"] == exported.exports["openvino"]  # the float export is kept
+    assert tagged.exports["openvino-int8"]["precision"] == "int8"
+    assert tagged.exports["openvino-int8"]["bytes"] < exported.exports["openvino"]["bytes"]
+    assert exported.run_id is not None
+    artifacts = MlflowRest(str(settings.mlflow_tracking_uri)).list_artifacts(exported.run_id, "exports")
+    assert sorted(artifacts) == sorted(
+        f"exports/{key}/{file}" for key in ("openvino", "openvino-int8") for file in files
+    )
+
+    # Whoever made an int8 export wants it served: auto (OpenVINO here) runs it and says so.
+    detector = RegistryModelSource(settings).load(tagged)
+    assert (detector.info.backend, detector.info.precision) == ("openvino", "int8")
+    outcome = detector.detect(tiny_model.images()[0].read_bytes(), 0.25, 0.45, 300)
+    assert outcome.response is not None
+    assert (outcome.response.model.backend, outcome.response.model.precision) == ("openvino", "int8")

@@ -31,8 +31,9 @@ class FakeModel:
         raise NotImplementedError
 
 
-def weights(version: str) -> RegisteredWeights:
-    return RegisteredWeights("fake", version, f"s3://models/fake/{version}/best.pt", None, ["thing"])
+def weights(version: str, exports: dict[str, dict[str, object]] | None = None) -> RegisteredWeights:
+    uri = f"s3://models/fake/{version}/best.pt"
+    return RegisteredWeights("fake", version, uri, None, ["thing"], exports=exports or {})
 
 
 class FakeSource:
@@ -43,11 +44,12 @@ class FakeSource:
         self.unreachable = False
         self.broken: set[str] = set()
         self.loads: list[str] = []
+        self.exports: dict[str, dict[str, object]] = {}
 
     def production(self) -> RegisteredWeights | None:
         if self.unreachable:
             raise ConnectionError("MLflow is down")
-        return weights(self.production_version) if self.production_version else None
+        return weights(self.production_version, self.exports) if self.production_version else None
 
     def load(self, registered: RegisteredWeights) -> Detector:
         self.loads.append(registered.version)
@@ -87,6 +89,21 @@ def test_when_the_alias_moves_then_the_new_version_replaces_the_old_and_held_ref
     assert version_of(watcher) == "2"
     assert in_flight is not None
     assert in_flight.info.version == "1"
+
+
+def test_when_the_version_serving_gets_an_int8_export_then_it_is_loaded_again_once() -> None:
+    source = FakeSource()
+    source.production_version = "1"
+    source.exports = {"openvino": {"precision": "fp32"}}
+    watcher = ModelWatcher(source, interval_s=60)
+    watcher.refresh()
+    source.exports["onnx"] = {"precision": "fp32"}  # another float export changes nothing served
+    watcher.refresh()
+    assert source.loads == ["1"]
+    source.exports["openvino-int8"] = {"precision": "int8"}
+    watcher.refresh()
+    watcher.refresh()
+    assert source.loads == ["1", "1"]
 
 
 @pytest.mark.parametrize("trouble", ["broken version", "registry unreachable", "alias removed"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mini_streamio.settings import REPO_ROOT
 from mini_streamio.synthetic import generate_shapes_dataset
 
 NETWORK_GUARD = textwrap.dedent(
@@ -58,6 +59,11 @@ GUARDED_TRAINING = NETWORK_GUARD + textwrap.dedent(
     for backend in (Backend.ONNX, Backend.OPENVINO):
         exported = export_weights(weights, ExportOptions(backend), Path(sys.argv[1]) / backend)
         YOLO(str(exported), task="detect").predict(sys.argv[3], verbose=False)
+    int8 = ExportOptions(Backend.OPENVINO, int8=True, data=Path(sys.argv[2]))  # nncf, calibrated on valid
+    exported = export_weights(weights, int8, Path(sys.argv[1]) / "openvino-int8")
+    YOLO(str(exported), task="detect").predict(sys.argv[3], verbose=False)
+    import nncf.telemetry  # outside pytest nncf sends events unless openvino_telemetry is missing
+    print("NNCF TELEMETRY", type(nncf.telemetry.telemetry).__name__)
     print("ATTEMPTS", attempts)
     sys.exit(1 if attempts else 0)
     """
@@ -78,16 +84,24 @@ def test_when_training_exporting_and_predicting_offline_then_no_network_access_i
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "ATTEMPTS []" in result.stdout
+    assert "NNCF TELEMETRY MagicMock" in result.stdout  # nncf's no-op stub
     # The plots need the font that would otherwise be downloaded.
     assert (tmp_path / "ultralytics" / "Ultralytics" / "Arial.ttf").exists()
     assert (tmp_path / "run" / "results.csv").exists()
     assert (tmp_path / "onnx" / "best.onnx").exists()
+    assert (tmp_path / "openvino-int8" / "best_int8_openvino_model" / "best.xml").exists()
 
 
 def test_when_the_environment_is_installed_then_openvino_telemetry_is_not() -> None:
-    # OpenVINO's model converter would send usage events through it; without it a no-op stub runs.
+    # OpenVINO's model converter and nncf (int8 exports) would send usage events through it; without
+    # it each runs a no-op stub. nncf depends on it: the lock overrides that to never install it.
     assert importlib.util.find_spec("openvino") is not None
+    assert importlib.util.find_spec("nncf") is not None
     assert importlib.util.find_spec("openvino_telemetry") is None
+    lock = (REPO_ROOT / "bento" / "uv.lock").read_text()
+    wanted_by = [line for line in lock.splitlines() if '{ name = "openvino-telemetry"' in line]
+    assert wanted_by, "nothing depends on openvino-telemetry any more: check what sends telemetry now"
+    assert all("sys_platform == 'never'" in line for line in wanted_by), wanted_by
 
 
 # Ultralytics' AMP check on a GPU fetches yolo26n.pt the way this does; the check itself needs a GPU.

@@ -1,11 +1,13 @@
 """Exports of registered versions: made by Ultralytics, stored in MinIO beside best.pt, listed in a tag.
 
-Layout: `s3://<models bucket>/<name>/<version>/<backend>/<files>` (onnx: best.onnx; openvino:
-best.xml, best.bin, metadata.yaml; tensorrt: best.engine). The version's `exports` tag lists what
-exists, as JSON `{backend: {precision, imgsz, files, bytes}}`; a reader trusts the tag only, and the
+Layout: `s3://<models bucket>/<name>/<version>/<key>/<files>` (onnx: best.onnx; openvino:
+best.xml, best.bin, metadata.yaml; tensorrt: best.engine), where the key is the backend, or
+`<backend>-int8` for an int8 export (ExportOptions.key), which is kept beside the float one. The
+version's `exports` tag lists what exists, as JSON `{key: {precision, imgsz, files, bytes}}`; a
+reader trusts the tag only, and the
 tag is written after every file is in place. Files are uploaded under a staging prefix first and then
 copied to their keys, so a failed export leaves nothing half-written where a reader looks. The same
-files are logged as MLflow artifacts of the version's run (`exports/<backend>/`).
+files are logged as MLflow artifacts of the version's run (`exports/<key>/`).
 
 Entry point: `python -m mini_streamio.exports <version> [--format …]` (`mini-streamio model export`).
 """
@@ -47,30 +49,32 @@ def export_version(
     settings: Settings, registered: RegisteredWeights, options: ExportOptions
 ) -> RegisteredWeights:
     """Exports the version's weights for `options.backend`, stores the export and tags the version."""
-    with _export_lock(settings, registered, options.backend):
+    with _export_lock(settings, registered, options.key):
         return _export(settings, registered, options)
 
 
 def export_or_fetch(settings: Settings, registered: RegisteredWeights, backend: Backend) -> tuple[Path, str]:
     """The local path of the version's export for `backend` and its precision, exporting it if missing.
 
-    Versions registered before exports existed get theirs here, on first load, and keep it. The
-    service's workers load at once: the first exports, the others wait and then fetch its export.
+    A version with an int8 export for `backend` (made only by hand: `model export --int8 --data …`)
+    runs on it, the fastest; else on the backend's float export. Versions registered before
+    exports existed get the float one here, on first load, and keep it. The service's workers load
+    at once: the first exports, the others wait and then fetch its export.
     """
-    with _export_lock(settings, registered, backend, purpose="load"):
-        if backend not in registered.exports:
+    int8 = ExportOptions(backend, int8=True).key
+    key = int8 if int8 in registered.exports else backend.value
+    with _export_lock(settings, registered, key, purpose="load"):
+        if key not in registered.exports:
             registered = resolve(settings, registered.version, registered.name) or registered
-        if backend not in registered.exports:
+        if key not in registered.exports:
             _export_in_subprocess(settings, registered, backend)
             registered = resolve(settings, registered.version, registered.name) or registered
-        if backend not in registered.exports:
-            raise RuntimeError(
-                f"the {backend} export of {registered.name} v{registered.version} was not stored"
-            )
-        entry = registered.exports[backend]
-        target = _cache_dir(settings, registered, backend)
+        if key not in registered.exports:
+            raise RuntimeError(f"the {key} export of {registered.name} v{registered.version} was not stored")
+        entry = registered.exports[key]
+        target = _cache_dir(settings, registered, key)
         if not (target / ".complete").exists():
-            _download(settings, registered, backend, target)
+            _download(settings, registered, key, target)
         return _served_path(target, entry), str(entry["precision"])
 
 
@@ -105,19 +109,18 @@ def _export(settings: Settings, registered: RegisteredWeights, options: ExportOp
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         exported = export_weights(weights, options, Path(tmp))
         entry = _store(settings, registered, options, exported)
-        registered = replace(registered, exports={**registered.exports, options.backend: entry})
+        registered = replace(registered, exports={**registered.exports, options.key: entry})
         files = [exported] if exported.is_file() else [p for p in exported.iterdir() if p.is_file()]
-        _install(files, _cache_dir(settings, registered, options.backend))
+        _install(files, _cache_dir(settings, registered, options.key))
     return registered
 
 
-def _download(settings: Settings, registered: RegisteredWeights, backend: Backend, target: Path) -> None:
+def _download(settings: Settings, registered: RegisteredWeights, key: str, target: Path) -> None:
     client = minio_client(settings)
     with tempfile.TemporaryDirectory(dir=settings.data_dir / "weights") as tmp:
         files = []
-        for name in registered.exports[backend]["files"]:
-            key = f"{_prefix(registered, backend)}/{name}"
-            client.fget_object(settings.models_bucket, key, f"{tmp}/{name}")
+        for name in registered.exports[key]["files"]:
+            client.fget_object(settings.models_bucket, f"{_prefix(registered, key)}/{name}", f"{tmp}/{name}")
             files.append(Path(tmp, name))
         _install(files, target)
 
@@ -128,7 +131,7 @@ def _store(
     files = [exported] if exported.is_file() else sorted(p for p in exported.iterdir() if p.is_file())
     client = minio_client(settings)
     bucket = settings.models_bucket
-    prefix = _prefix(registered, options.backend)
+    prefix = _prefix(registered, options.key)
     staging = f"{registered.name}/{registered.version}/.staging-{uuid.uuid4().hex}"
     try:
         for file in files:
@@ -148,11 +151,11 @@ def _store(
     if registered.run_id:
         artifact_uri = rest.get("runs/get", run_id=registered.run_id)["run"]["info"]["artifact_uri"]
         for file in files:
-            rest.upload_artifact(artifact_uri, file, f"exports/{options.backend}")
+            rest.upload_artifact(artifact_uri, file, f"exports/{options.key}")
     # Re-read the tag: another export of this version may have finished since `registered` was read.
     current = rest.get("model-versions/get", name=registered.name, version=registered.version)
     tags = {tag["key"]: tag["value"] for tag in current["model_version"].get("tags", [])}
-    exports = json.loads(tags.get(EXPORTS_TAG, "{}")) | {options.backend.value: entry}
+    exports = json.loads(tags.get(EXPORTS_TAG, "{}")) | {options.key: entry}
     tag = {
         "name": registered.name,
         "version": registered.version,
@@ -178,15 +181,15 @@ def _imgsz(exported: Path) -> int | list[int]:
     return []
 
 
-def _prefix(registered: RegisteredWeights, backend: Backend) -> str:
-    return f"{registered.name}/{registered.version}/{backend}"
+def _prefix(registered: RegisteredWeights, key: str) -> str:
+    return f"{registered.name}/{registered.version}/{key}"
 
 
-def _cache_dir(settings: Settings, registered: RegisteredWeights, backend: Backend) -> Path:
+def _cache_dir(settings: Settings, registered: RegisteredWeights, key: str) -> Path:
     """Local copy of one export, named by its tag entry: a re-export (other precision) gets a new one."""
-    entry = json.dumps(registered.exports[backend], sort_keys=True).encode()
+    entry = json.dumps(registered.exports[key], sort_keys=True).encode()
     digest = hashlib.sha256(entry).hexdigest()[:12]
-    return settings.data_dir / "weights" / registered.name / registered.version / f"{backend}-{digest}"
+    return settings.data_dir / "weights" / registered.name / registered.version / f"{key}-{digest}"
 
 
 def _served_path(target: Path, entry: dict[str, Any]) -> Path:
@@ -207,11 +210,11 @@ def _install(files: list[Path], target: Path) -> None:
 
 @contextlib.contextmanager
 def _export_lock(
-    settings: Settings, registered: RegisteredWeights, backend: Backend, purpose: str = "export"
+    settings: Settings, registered: RegisteredWeights, key: str, purpose: str = "export"
 ) -> Iterator[None]:
-    """One export (or one load, which may run an export in a child process) of a version's backend at
-    a time among this machine's processes."""
-    lock = settings.data_dir / "weights" / registered.name / registered.version / f".{backend}.{purpose}.lock"
+    """One export (or one load, which may run an export in a child process) of a version's export
+    (`key`) at a time among this machine's processes."""
+    lock = settings.data_dir / "weights" / registered.name / registered.version / f".{key}.{purpose}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

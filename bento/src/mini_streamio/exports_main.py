@@ -18,7 +18,6 @@ from mini_streamio.registry import RegisteredWeights
 from mini_streamio.runtimes import (
     EXPORTABLE,
     ULTRALYTICS_FORMAT,
-    Backend,
     ExportError,
     ExportOptions,
 )
@@ -74,22 +73,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = reserve_stdout()  # Ultralytics prints its export log to stdout
     configure_ultralytics(settings.data_dir / "ultralytics")
     for backend in backends:
+        options = ExportOptions(backend, args.half, args.int8, data)
         try:
-            registered = export_version(
-                settings, registered, ExportOptions(backend, args.half, args.int8, data)
-            )
+            registered = export_version(settings, registered, options)
         except Exception as error:
             return _failed(f"the {backend} export of {name} v{registered.version} failed: {error}")
-        print(_describe(settings, registered, backend, args.json), file=output)
+        print(_describe(settings, registered, options, args.json), file=output)
     return 0
 
 
-def _describe(settings: Settings, registered: RegisteredWeights, backend: Backend, as_json: bool) -> str:
-    name, version, entry = registered.name, registered.version, registered.exports[backend]
-    uri = f"s3://{settings.models_bucket}/{name}/{version}/{backend}/"
+def _describe(
+    settings: Settings, registered: RegisteredWeights, options: ExportOptions, as_json: bool
+) -> str:
+    name, version, entry = registered.name, registered.version, registered.exports[options.key]
+    uri = f"s3://{settings.models_bucket}/{name}/{version}/{options.key}/"
     if as_json:
-        return json.dumps({"name": name, "version": version, "format": backend, "uri": uri} | entry)
-    return f"{name} v{version}: {backend} ({entry['precision']}, {entry['bytes'] / 1e6:.1f} MB) at {uri}"
+        return json.dumps({"name": name, "version": version, "format": options.backend, "uri": uri} | entry)
+    return (
+        f"{name} v{version}: {options.backend} ({entry['precision']}, {entry['bytes'] / 1e6:.1f} MB) at {uri}"
+    )
 
 
 def _calibration_data(settings: Settings, dataset: str) -> Path:

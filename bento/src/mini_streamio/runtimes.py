@@ -56,6 +56,20 @@ class ExportOptions:
     def precision(self) -> str:
         return "int8" if self.int8 else "fp16" if self.half else "fp32"
 
+    @property
+    def key(self) -> str:
+        """The export's name in the version's exports tag and its MinIO folder: the backend, and for an
+        int8 export `<backend>-int8`, kept beside the backend's float export rather than replacing it."""
+        return f"{self.backend}{INT8_SUFFIX}" if self.int8 else self.backend.value
+
+
+INT8_SUFFIX = "-int8"
+
+
+def backend_of(key: str) -> Backend:
+    """The backend an export (a key of the exports tag: `openvino`, `openvino-int8` …) runs on."""
+    return Backend(key.removesuffix(INT8_SUFFIX))
+
 
 def cuda_available() -> bool:
     import torch
@@ -100,8 +114,7 @@ def export_weights(weights: Path, options: ExportOptions, out_dir: Path) -> Path
     arguments: dict[str, Any] = {
         "format": ULTRALYTICS_FORMAT[options.backend],
         "imgsz": options.imgsz or model.overrides.get("imgsz", 640),
-        "half": options.half,
-        "int8": options.int8,
+        "quantize": 8 if options.int8 else 16 if options.half else None,
         "device": 0 if options.backend is Backend.TENSORRT else "cpu",
         "verbose": False,
     }

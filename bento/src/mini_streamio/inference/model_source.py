@@ -23,7 +23,7 @@ from mini_streamio.exports import export_or_fetch
 from mini_streamio.inference.detector import Detector
 from mini_streamio.offline import configure_ultralytics
 from mini_streamio.registry import PRODUCTION_ALIAS, RegisteredWeights, download_weights, resolve
-from mini_streamio.runtimes import Backend, resolve_backend
+from mini_streamio.runtimes import INT8_SUFFIX, Backend, backend_of, resolve_backend
 from mini_streamio.schemas import ModelInfo
 from mini_streamio.settings import Settings
 
@@ -39,9 +39,10 @@ class ModelSource(Protocol):
 class RegistryModelSource:
     """Versions from the MLflow registry; weights and their exports from MinIO.
 
-    The version runs on INFERENCE_BACKEND (runtimes.py). A version without that export gets
-    it now (and keeps it, see mini_streamio.exports); should the export or its runtime fail, the
-    version is served by torch from its `.pt` rather than not at all.
+    The version runs on INFERENCE_BACKEND (runtimes.py), on its int8 export for that backend when
+    one was made. A version without that backend's export gets it now (and keeps it, see
+    mini_streamio.exports); should the export or its runtime fail, the version is served by torch
+    from its `.pt` rather than not at all.
     """
 
     def __init__(self, settings: Settings, threads: int = 0) -> None:
@@ -54,7 +55,8 @@ class RegistryModelSource:
 
     def load(self, registered: RegisteredWeights) -> Detector:
         weights = download_weights(self.settings, registered, self.cache_dir)
-        backend = resolve_backend(self.settings.inference_backend, {Backend(b) for b in registered.exports})
+        exported = {backend_of(key) for key in registered.exports}
+        backend = resolve_backend(self.settings.inference_backend, exported)
         if backend is Backend.TENSORRT:
             configure_ultralytics(self.settings.data_dir / "ultralytics")
         if backend is not Backend.TORCH:
@@ -90,12 +92,14 @@ class RegistryModelSource:
 
 
 class ModelWatcher:
-    """Holds the Detector now serving and replaces it when the production alias moves."""
+    """Holds the Detector now serving and replaces it when the production alias moves, or when the
+    version serving gets an int8 export (`model export --int8`), which it then runs on."""
 
     def __init__(self, source: ModelSource, interval_s: float) -> None:
         self.source = source
         self.interval_s = interval_s
         self._current: Detector | None = None
+        self._loaded: tuple[str, list[str]] | None = None  # the version serving and its int8 exports
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,7 +108,8 @@ class ModelWatcher:
         return self._current
 
     def refresh(self) -> None:
-        """One poll: loads and swaps in the production version if it is not the one serving."""
+        """One poll: loads and swaps in the production version if it is not the one serving (or has
+        gained an int8 export since it was loaded)."""
         try:
             registered = self.source.production()
         except Exception as error:
@@ -114,7 +119,8 @@ class ModelWatcher:
             if self._current is None:
                 logger.info("no model has the '%s' alias yet; waiting for one", PRODUCTION_ALIAS)
             return
-        if self._current is not None and self._current.info.version == registered.version:
+        loading = (registered.version, sorted(k for k in registered.exports if k.endswith(INT8_SUFFIX)))
+        if self._current is not None and self._loaded == loading:
             return
         logger.info("loading %s version %s", registered.name, registered.version)
         try:
@@ -122,7 +128,7 @@ class ModelWatcher:
         except Exception:
             logger.exception("loading %s version %s failed (will retry)", registered.name, registered.version)
             return
-        previous, self._current = self._current, detector
+        previous, self._current, self._loaded = self._current, detector, loading
         logger.info(
             "now serving %s version %s (was %s)",
             registered.name,

@@ -63,8 +63,13 @@ class NativeModel:
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        compiled = ov.Core().compile_model(str(xml), "CPU", config)
-        return cls(_OpenVinoSession(compiled), _hw(metadata["imgsz"]), _names(metadata["names"]))
+        core = ov.Core()
+        model = core.read_model(str(xml))
+        # An int8 export (nncf) holds FakeQuantize operations: the runtime computes those layers in int8.
+        quantised = any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+        compiled = core.compile_model(model, "CPU", config)
+        session = _OpenVinoSession(compiled, quantised)
+        return cls(session, _hw(metadata["imgsz"]), _names(metadata["names"]))
 
     @classmethod
     def _onnx(cls, file: Path, threads: int) -> NativeModel:
@@ -154,12 +159,14 @@ def _greedy_nms(xyxy: np.ndarray, iou: float) -> list[int]:
 
 
 class _OpenVinoSession:
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: Any, quantised: bool) -> None:
         self.compiled = compiled
         self.request = compiled.create_infer_request()
         self.output = compiled.output(0)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        self.precision = {"bf16": "bf16", "f16": "fp16", "f32": "fp32"}.get(hint, str(hint))
+        # An int8 model's unquantised layers (the detection head) run at the hint's precision.
+        floating = {"bf16": "bf16", "f16": "fp16", "f32": "fp32"}.get(hint, str(hint))
+        self.precision = "int8" if quantised else floating
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.request.infer({0: batch})[self.output])

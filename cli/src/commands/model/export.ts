@@ -11,6 +11,7 @@ export default class ModelExport extends MiniStreamioCommand {
     '<%= config.bin %> model export 3',
     '<%= config.bin %> model export 3 --format openvino',
     '<%= config.bin %> model export @production --format engine --half',
+    '<%= config.bin %> model export 3 --format openvino --int8 --data valorant',
   ];
   static override enableJsonFlag = true;
   static override args = {
@@ -24,7 +25,8 @@ export default class ModelExport extends MiniStreamioCommand {
     }),
     half: Flags.boolean({ description: 'fp16 weights', exclusive: ['int8'] }),
     int8: Flags.boolean({
-      description: 'int8, calibrated on --data (openvino needs nncf; engine)',
+      description:
+        "int8 (openvino, engine), calibrated on --data's validation images; stored beside the float export (openvino-int8/) and served in its place",
       dependsOn: ['data'],
     }),
     data: Flags.string({ description: 'dataset (name[@version]) whose images calibrate --int8' }),
