@@ -14,6 +14,7 @@ import type { TestStack } from '../../scripts/stack/test-stack.js';
 import { DETECTION_DEFAULTS } from '../src/detection/detection-defaults.js';
 import type { DetectionOutcome } from '../src/detection/dto.js';
 import { publicDir } from '../src/http/app.js';
+import { detectionPage } from '../src/http/detection-page.js';
 import { checked } from './support/contract.js';
 import { FakeInference, middleBox } from './support/fake-inference.js';
 import { type RunningGateway, startGateway, startMinio, testConfig } from './support/harness.js';
@@ -368,8 +369,11 @@ describe.skipIf(Boolean(missing))('the page in Chromium', () => {
         '.js': 'text/javascript',
         '.css': 'text/css',
       };
-      let body = fs.readFileSync(file, 'utf8');
-      if (name === 'index.html') body = body.replace('data-api-base=""', `data-api-base="${gatewayUrl}"`);
+      // The copy of index.html is the page as the gateway serves it (parameters filled in).
+      const body =
+        name === 'index.html'
+          ? detectionPage(publicDir).replace('data-api-base=""', `data-api-base="${gatewayUrl}"`)
+          : fs.readFileSync(file, 'utf8');
       res
         .writeHead(200, { 'Content-Type': types[path.extname(name)] ?? 'application/octet-stream' })
         .end(body);

@@ -12,7 +12,12 @@ export const detectionParamsContractPath = path.resolve(
   '../../../contracts/detection-params.schema.json',
 );
 
-const bounded = z.object({ default: z.number(), minimum: z.number(), maximum: z.number() });
+const bounded = z.object({
+  type: z.enum(['number', 'integer']),
+  default: z.number(),
+  minimum: z.number(),
+  maximum: z.number(),
+});
 const contractSchema = z.object({ properties: z.object({ conf: bounded, iou: bounded, max_det: bounded }) });
 
 export type Bounded = z.infer<typeof bounded>;

@@ -12,6 +12,7 @@ import type { InferenceClient } from '../inference/inference-client.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { requireApiKey } from './api-key.js';
 import { cors } from './cors.js';
+import { detectionPage } from './detection-page.js';
 import { errorHandler } from './error-middleware.js';
 import type { GatewayMetrics } from './metrics.js';
 import { requestId } from './request-id.js';
@@ -71,14 +72,20 @@ export function createApp(deps: AppDeps): express.Express {
   // The page at / (index.html, app.js, style.css): open like /docs, and before the validator, which
   // refuses paths the contract does not name. Any other path falls through to the API;
   // the API's own path skips it, which otherwise looked for a file on disk at every GET of a task.
-  const page = express.static(publicDir, {
-    index: 'index.html',
-    redirect: false,
-    setHeaders: (res) => {
-      res.setHeader('Content-Security-Policy', PAGE_CSP);
-      res.setHeader('X-Content-Type-Options', 'nosniff');
-    },
+  const pageHeaders = (res: express.Response) => {
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+  };
+  // index.html with the detection parameters filled in from the contract, rendered once here.
+  // res.send gives it an ETag of its content and answers If-None-Match with 304; no-cache makes
+  // browsers ask each time, as express.static's max-age=0 did, so a changed contract shows at once.
+  const indexHtml = detectionPage(publicDir);
+  app.get(['/', '/index.html'], (_req, res) => {
+    pageHeaders(res);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.type('html').send(indexHtml);
   });
+  const page = express.static(publicDir, { index: false, redirect: false, setHeaders: pageHeaders });
   app.use((req, res, next) => (req.path.startsWith('/image/') ? next() : page(req, res, next)));
 
   app.use('/image', requireApiKey(deps.apiKey));
