@@ -95,7 +95,7 @@ export const descriptions: Record<string, string> = {
   INFERENCE_SCHED_IDLE:
     'Run the BentoML workers under the SCHED_IDLE policy (Linux): any request work preempts inference at once. false leaves only INFERENCE_NICE.',
   BENTOML_REQUEST_LOG:
-    "BentoML's access log line per request, its log lines per task and OpenTelemetry spans of the task endpoints (true: BentoML's defaults). Off, the workers spend about 5 ms less CPU per task; the gateway logs every request anyway.",
+    "BentoML's access log line per request, its log lines per task and OpenTelemetry spans of the task endpoints (true: BentoML's defaults). Off by default: they cost the workers CPU per request, and the gateway logs every request anyway.",
   INFERENCE_NICE:
     'Nice value of the BentoML workers (and of their autogroup), so requests are not queued behind inference on shared cores; 0 leaves the priority alone.',
 };

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     inference_nice: int = Field(default=10, ge=0, le=19)
     inference_sched_idle: bool = True  # and run under SCHED_IDLE: preempted whenever a request needs a core
     # BentoML's own log lines per request and per task, and tracing spans of the task endpoints:
-    # off by default, ~15 % of a worker's CPU under load for what nobody reads (serving/service.py).
+    # off by default: they cost the workers CPU for what nobody reads (serving/service.py says which).
     bentoml_request_log: bool = False
 
     @field_validator("mlflow_backend_store_uri", mode="before")

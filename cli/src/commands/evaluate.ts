@@ -9,28 +9,15 @@ import { LocalYoloDataset } from '../lib/local-yolo-dataset.js';
 import { minioClient } from '../lib/minio.js';
 import { MinioDataset } from '../lib/minio-dataset.js';
 import { CountProgress, progressWanted } from '../lib/progress.js';
+import type { ClassMetrics, EvaluationMetrics } from '../lib/shared-rules.js';
 
-export interface EvaluateJson {
+/** `evaluate --json`: the scorer's metrics, with where they come from and the images that failed. */
+export interface EvaluateJson extends Omit<EvaluationMetrics, 'confidence' | 'classes'> {
   source: string;
   split: string;
-  images: number;
-  instances: number;
   failed_images: { name: string; error: string }[];
-  precision: number;
-  recall: number;
-  mAP50: number;
-  'mAP50-95': number;
   confidence_threshold: number;
-  classes: {
-    id: number;
-    name: string;
-    images: number;
-    instances: number;
-    precision: number;
-    recall: number;
-    mAP50: number;
-    'mAP50-95': number;
-  }[];
+  classes: (ClassMetrics & { name: string })[];
 }
 
 export default class Evaluate extends MiniStreamioCommand {

@@ -102,8 +102,8 @@ def request_log_config(enabled: bool) -> dict[str, Any]:
     """BentoML's per-request work that serves no one here, unless BENTOML_REQUEST_LOG asks for it.
 
     An access log line per request, an INFO line per task submitted and completed, and an
-    OpenTelemetry span per request with no exporter to send it to: together ~15 % of a worker's
-    samples in a py-spy profile under load (docs/BENCHMARKS.md). The gateway logs every request.
+    OpenTelemetry span per request with no exporter to send it to: a large share of a worker's CPU
+    outside the model (profiled in docs/BENCHMARKS.md). The gateway logs every request.
     """
     if enabled:
         return {}
