@@ -108,7 +108,13 @@ export function serviceSpecs(cfg: StackConfig): Record<ServiceName, ServiceSpec>
     gateway: {
       name: 'gateway',
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(repoRoot, 'gateway/src/start.ts')],
+      // node:sqlite (TASK_DB) prints an ExperimentalWarning at every start: noise to an operator.
+      args: [
+        '--disable-warning=ExperimentalWarning',
+        '--import',
+        'tsx',
+        path.join(repoRoot, 'gateway/src/start.ts'),
+      ],
       env: {
         ...env,
         GATEWAY_PORT: String(cfg.GATEWAY_PORT),

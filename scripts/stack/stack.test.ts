@@ -61,10 +61,16 @@ describe('npm start, fail-fast cases', () => {
 
 describe('the four services, started as npm start starts them', () => {
   let stack: TestStack;
+  const gatewayLines: string[] = [];
 
   beforeAll(async () => {
     // No model is registered here: BentoML is alive but not ready (tests/e2e serve a real model).
-    stack = await startTestStack(['minio', 'mlflow', 'bento', 'gateway'], { waitForModel: false });
+    stack = await startTestStack(['minio', 'mlflow', 'bento', 'gateway'], {
+      waitForModel: false,
+      log: (name, line) => {
+        if (name === 'gateway') gatewayLines.push(line);
+      },
+    });
   });
 
   afterAll(async () => {
@@ -84,6 +90,12 @@ describe('the four services, started as npm start starts them', () => {
     expect(await probe(`${env.BENTOML_URL}/readyz`)).toBe(false);
     expect(await probe(`${env.GATEWAY_URL}/healthz`)).toBe(true);
     expect(await readiness()).toMatchObject({ status: 503, checks: { storage: true, inference: false } });
+  });
+
+  it('when the gateway starts with its task records in SQLite, then it prints no Node warning', () => {
+    expect(stack.env.GATEWAY_URL).toBeTruthy();
+    expect(gatewayLines.length).toBeGreaterThan(0);
+    expect(gatewayLines.filter((line) => /Warning/.test(line))).toEqual([]);
   });
 
   it('when MinIO stops, then the gateway reports storage down, and up again once it is back', async () => {

@@ -125,7 +125,7 @@ describe.each([
   {
     dockerfile: 'Dockerfile.gateway',
     schema: gatewaySchema,
-    command: ['node', 'gateway/dist/start.js'],
+    command: ['node', '--disable-warning=ExperimentalWarning', 'gateway/dist/start.js'],
     probe: '/healthz',
     // Set for Node itself, not read by the gateway's config.
     runtimeVariables: ['NODE_ENV'],
