@@ -30,6 +30,9 @@
 //
 // --log FILE (with --start-stack) appends every service's output there.
 //
+// --torch-baseline also runs the in-process loop on torch (before and after the load, as the
+// served runtime's): the service's images/s against it is issue 13's measure of a faster runtime.
+//
 // --replicas N (with --start-stack): N BentoML servers, each with BENTOML_WORKERS workers, and the
 // gateway sends tasks to all of them (BENTOML_URLS). Compare BENTOML_WORKERS=2 --replicas 1 with
 // BENTOML_WORKERS=1 --replicas 2: the same number of model processes.
@@ -70,6 +73,7 @@ const { values: args } = parseArgs({
     wait: { type: 'string' },
     'stub-inference': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'torch-baseline': { type: 'boolean', default: false },
     replicas: { type: 'string', default: '1' },
   },
 });
@@ -106,9 +110,11 @@ async function run(stack: TestStack | undefined): Promise<void> {
   if (images.length === 0) throw new Error(`no images in ${args.images}`);
 
   let before: Baseline | undefined;
+  let torchBefore: Baseline | undefined;
   if (stubMs === undefined) {
     console.error(`baseline: ${args.baseline} × model.predict of ${served.name} v${served.version} …`);
     before = await predictLoop(Number(args.baseline));
+    if (args['torch-baseline']) torchBefore = await predictLoop(Number(args.baseline), 'torch');
     if (before.version !== served.version)
       throw new Error(`the baseline loaded v${before.version} but the service serves v${served.version}`);
   }
@@ -131,6 +137,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
     console.error('baseline again …');
     after = await predictLoop(Number(args.baseline));
   }
+  const torchAfter = torchBefore ? await predictLoop(Number(args.baseline), 'torch') : undefined;
+  const torchRate =
+    torchBefore && torchAfter ? (torchBefore.images_per_s + torchAfter.images_per_s) / 2 : undefined;
   const baselineRate = before && after ? (before.images_per_s + after.images_per_s) / 2 : Number.NaN;
   const baselinePerCpu =
     before && after ? (before.images_per_cpu_s + after.images_per_cpu_s) / 2 : Number.NaN;
@@ -165,6 +174,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
     retries,
     throughput_per_s: round(throughput),
     throughput_ratio: round(throughput / baselineRate),
+    // With --torch-baseline: the same loop on torch, issue 13's yardstick for a faster runtime.
+    torch_loop_images_per_s: torchRate === undefined ? undefined : round(torchRate),
+    throughput_vs_torch_loop: torchRate === undefined ? undefined : round(throughput / torchRate),
     ...load.figures(tasks, samples),
     gateway_peak_rss_mib: round(Math.max(...samples.map((s) => s.rssBytes)) / 2 ** 20),
     // Per process of the stack (the bench's own process holds the clients and, with --start-stack,
@@ -332,10 +344,18 @@ interface Baseline {
   images_per_cpu_s: number;
 }
 
-async function predictLoop(count: number): Promise<Baseline> {
+/** The in-process loop on the served runtime, or on `backend`. */
+async function predictLoop(count: number, backend?: string): Promise<Baseline> {
   const { stdout } = await exec(
     path.join(repoRoot, '.stack/python'),
-    [path.join(repoRoot, 'bench/predict_loop.py'), '--images', args.images, '--count', String(count)],
+    [
+      path.join(repoRoot, 'bench/predict_loop.py'),
+      '--images',
+      args.images,
+      '--count',
+      String(count),
+      ...(backend ? ['--backend', backend] : []),
+    ],
     { maxBuffer: 16 * 2 ** 20 },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Baseline;
