@@ -52,6 +52,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { multipart } from '../gateway/src/inference/bentoml-client.js';
 import { repoRoot } from '../scripts/stack/config.js';
 import { processTable, processTree } from '../scripts/stack/processes.js';
 import type { ServiceName } from '../scripts/stack/services.js';
@@ -362,7 +363,9 @@ async function predictLoop(count: number, backend?: string): Promise<Baseline> {
 }
 
 async function post(image: Image): Promise<string> {
-  image.form ??= multipartImage(image);
+  image.form ??= multipart([
+    { name: 'image', filename: image.name, bytes: image.bytes, contentType: 'application/octet-stream' },
+  ]);
   const res = await clientRequest('POST', '/image/detect', image.form);
   const body = res.body as { task_id: string };
   if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
@@ -370,8 +373,8 @@ async function post(image: Image): Promise<string> {
 }
 
 // The clients' requests go through node:http on kept-alive connections, each image's form built
-// once: the clients share the cores with the stack they measure, and fetch with a FormData per
-// POST cost them 3.4-4.4 ms of CPU per task (the "bench" row of the process table).
+// once: the clients share the cores with the stack they measure, and fetch with a FormData per POST
+// took a visible share of them (docs/BENCHMARKS.md).
 const clientAgent = new http.Agent({ keepAlive: true });
 
 /** One request to the gateway; the answer's body parsed as JSON. */
@@ -393,14 +396,6 @@ function clientRequest(
     req.on('error', reject);
     req.end(form?.body);
   });
-}
-
-/** The image as the multipart/form-data body of a POST /image/detect. */
-function multipartImage(image: Image): { body: Buffer; contentType: string } {
-  const boundary = `bench-${randomUUID()}`;
-  const head = `--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="${image.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`;
-  const body = Buffer.concat([Buffer.from(head), image.bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** `count` POSTs, `concurrency` at a time. */

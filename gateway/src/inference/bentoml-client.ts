@@ -225,12 +225,12 @@ function parseBody(text: string): unknown {
   }
 }
 
-type FormPart =
+export type FormPart =
   | { name: string; value: string }
   | { name: string; filename: string; bytes: Buffer; contentType: string };
 
 /** A multipart/form-data body (RFC 7578) of text fields and files. */
-function multipart(parts: FormPart[]): { body: Buffer; contentType: string } {
+export function multipart(parts: FormPart[]): { body: Buffer; contentType: string } {
   const boundary = `mini-streamio-${randomUUID()}`;
   const chunks: Buffer[] = [];
   for (const part of parts) {

@@ -130,9 +130,9 @@ def letterbox(
 def _takes_uint8_images(model: Any) -> Any:
     """The model with its input as HxWx3 uint8 images: OpenVINO scales and transposes them itself.
 
-    Ultralytics' export takes a 1x3xHxW float batch in [0, 1]; making it in numpy cost ~1 ms per
-    image at 416 px (a transposed copy, a float conversion, a division), which the runtime does in
-    its first layer for a fraction of that.
+    Ultralytics' export takes a 1x3xHxW float batch in [0, 1]; numpy makes it with a transposed copy,
+    a float conversion and a division per image, which the runtime does far cheaper in its first layer
+    (measured in docs/BENCHMARKS.md).
     """
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
