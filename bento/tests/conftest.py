@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -175,9 +176,24 @@ def tiny_model(ultralytics_offline: None, tmp_path_factory: pytest.TempPathFacto
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range: one from bind(0) is the kind the kernel also
+    gives outgoing connections, which can take it before the service started later binds it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = random.randint(10_000, low - 1)
+        if port in _handed_out_ports:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port below {low}")
+
+
+_handed_out_ports: set[int] = set()
 
 
 class BentoProcess:

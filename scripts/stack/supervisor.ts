@@ -2,6 +2,7 @@
 // waits for their health probes, restarts them when they crash (with a back-off and a limit, see
 // restart-policy.ts) and stops them (and everything they spawned) cleanly.
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -281,16 +282,40 @@ export function isPortFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A port the OS reports free right now, for tests that start their own services. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
+/**
+ * A port free right now, for tests that start their own services. It is drawn below the kernel's
+ * ephemeral range (ip_local_port_range): a port the OS hands out for `listen(0)` is also the kind
+ * it hands to outgoing connections, so one picked that way can be taken by a client socket before
+ * a service started later binds it. Ports handed out by this process are never handed out again.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [low, high] = unassignedPortRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOutPorts.has(port)) continue;
+    if (await isPortFree(host, port)) {
+      handedOutPorts.add(port);
+      return port;
+    }
+  }
+  throw new StackError(`no free port found between ${low} and ${high} on ${host}`);
+}
+
+const handedOutPorts = new Set<number>();
+
+/** Ports no outgoing connection is given: below the ephemeral range, or above it. */
+function unassignedPortRange(): [number, number] {
+  let [low, high] = [32768, 60999]; // Linux's default, when /proc cannot be read
+  try {
+    [low, high] = fs
+      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number) as [number, number];
+  } catch {}
+  if (low > 11_000) return [10_000, low - 1];
+  if (high < 64_000) return [high + 1, 65_535];
+  return [10_000, 65_535];
 }
 
 export async function probe(url: string, timeoutMs = 2_000): Promise<boolean> {
