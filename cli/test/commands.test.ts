@@ -42,7 +42,7 @@ function labelledOutcome(image: Buffer): DetectionOutcome {
           confidence: 0.9,
         })),
       image: { width: 64, height: 64 },
-      model: { name: 'fake-detector', version: '7' },
+      model: { name: 'fake-detector', version: '7', backend: 'openvino', precision: 'bf16' },
       inference_ms: 3,
     },
     error: null,
@@ -119,7 +119,7 @@ describe('mini-streamio detect', () => {
     );
     const { code, stdout } = await cli('detect', image);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/object.*model fake-detector v7/);
+    expect(stdout).toMatch(/object.*model fake-detector v7 on openvino bf16, /);
     expect(stdout).toMatch(/(circle|square|triangle)\s+\d\s+0\.9000\s+0\.\d{4} 0\.\d{4} 0\.\d{4} 0\.\d{4}/);
   });
 

@@ -138,7 +138,8 @@ function formatResult(result: DetectResult): string {
   const { instances, image, model } = response;
   const header =
     `${result.image}: ${instances.length} object${instances.length === 1 ? '' : 's'} ` +
-    `(${image.width}×${image.height}, model ${model.name} v${model.version}, ${response.inference_ms.toFixed(1)} ms)`;
+    `(${image.width}×${image.height}, model ${model.name} v${model.version}${describeRuntime(model)}, ` +
+    `${response.inference_ms.toFixed(1)} ms)`;
   if (instances.length === 0) return `${header}\n`;
   const rows = [
     ['class', 'id', 'confidence', 'x_center y_center width height'],
@@ -149,4 +150,9 @@ function formatResult(result: DetectResult): string {
     `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ')}`.trimEnd(),
   );
   return `${header}\n${table.join('\n')}\n`;
+}
+
+/** " on openvino bf16": what ran the model, as the answer names it. */
+function describeRuntime({ backend, precision }: { backend?: string; precision?: string }): string {
+  return backend ? ` on ${[backend, precision].filter(Boolean).join(' ')}` : '';
 }

@@ -12,7 +12,8 @@ export interface Detection {
 export interface DetectionResponse {
   instances: Detection[];
   image: { width: number; height: number };
-  model: { name: string; version: string };
+  /** backend and precision: the runtime that ran the model (absent from tasks stored before runtimes). */
+  model: { name: string; version: string; backend?: string; precision?: string };
   inference_ms: number;
 }
 
