@@ -121,6 +121,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
   }
 
   const idle = stack ? sampleProcesses(stack) : undefined;
+  const machineBefore = machineCpu();
   const hopsBefore = await hopCounts();
   const monitor = monitorGateway();
   const load =
@@ -131,6 +132,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
   await waitForEmptyQueue();
   const samples = await monitor.stop();
   const end = stack ? sampleProcesses(stack) : undefined;
+  const machineAfter = machineCpu();
   const hopsAfter = await hopCounts();
 
   let after: Baseline | undefined;
@@ -188,6 +190,8 @@ async function run(stack: TestStack | undefined): Promise<void> {
       ? round(sum(perProcess.filter((p) => !p.name.startsWith('bench')).map((p) => p.pss_mib_idle)))
       : undefined,
     requests_per_task: requestsPerTask(hopsBefore, hopsAfter, load.clientRequests, completed.length),
+    // All cores over the same span, every process included: how far the load kept them busy.
+    machine_cpu: machineFigures(machineBefore, machineAfter, completed.length),
     images_per_cpu_s: round(1000 / stackCpu),
     baseline_images_per_cpu_s: round(baselinePerCpu),
     cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
@@ -484,6 +488,28 @@ function monitorGateway(): { stop(): Promise<Sample[]> } {
 }
 
 /** One process of the stack at one moment. */
+/** The whole machine's CPU time from /proc/stat, in seconds: busy (not idle, not iowait) and all. */
+function machineCpu(): { busyS: number; totalS: number } {
+  const fields = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9);
+  const ticks = fields.map(Number);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  const total = sum(ticks);
+  const hz = 100; // USER_HZ: 100 on every Linux build in use
+  return { busyS: (total - idle) / hz, totalS: total / hz };
+}
+
+function machineFigures(
+  before: { busyS: number; totalS: number },
+  after: { busyS: number; totalS: number },
+  completed: number,
+) {
+  const busy = after.busyS - before.busyS;
+  return {
+    busy_fraction: round(busy / (after.totalS - before.totalS)),
+    cpu_ms_per_task: round((busy * 1000) / completed),
+  };
+}
+
 interface ProcessSample {
   name: string;
   cpuSeconds: number;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,8 +82,18 @@ def test_when_openvino_runs_on_this_cpu_then_its_precision_is_reported(exports: 
     assert isinstance(loaded.runtime, NativeModel)
     compiled = loaded.runtime.session.compiled  # type: ignore[attr-defined]
     assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    # On part of the cores (a worker's share), no pinning: each worker's OpenVINO pinned to core 0.
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False
     hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     assert loaded.info.precision == {"bf16": "bf16", "f32": "fp32", "f16": "fp16"}[hint]
+
+
+def test_when_openvino_has_every_core_then_it_pins_its_threads(exports: dict[str, Path]) -> None:
+    info = ModelInfo(name="t", version="1", demo=False, class_names=[], backend="openvino", precision="fp32")
+    cores = len(os.sched_getaffinity(0))
+    for threads in (0, cores):  # the runtime's default, or every core
+        loaded = Detector.load(exports["openvino"], info, threads=threads)
+        assert loaded.runtime.session.compiled.get_property("ENABLE_CPU_PINNING") is True  # type: ignore[attr-defined]
 
 
 def test_when_an_export_is_asked_for_then_what_is_missing_here_is_named() -> None:

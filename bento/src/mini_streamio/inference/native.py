@@ -10,6 +10,7 @@ export to torch's boxes (inference/parity.py).
 from __future__ import annotations
 
 import ast
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,12 @@ class NativeModel:
 
         xml = next(directory.glob("*.xml"))
         metadata = yaml.safe_load((directory / "metadata.yaml").read_text())
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        # OpenVINO pins its threads to the first cores of the process, unaware of other processes:
+        # the service's workers (a thread each) all ran their models on core 0 while core 1 idled
+        # (docs/BENCHMARKS.md, "OpenVINO pinned every worker to core 0"). Pinned only when this
+        # model has every core to itself.
+        pinned = threads == 0 or threads >= len(os.sched_getaffinity(0))
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": pinned}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         core = ov.Core()
