@@ -128,11 +128,11 @@ async function run(stack: TestStack | undefined): Promise<void> {
     clients > 0
       ? await closedLoop(images)
       : await backlogAndStream(images, before?.images_per_s ?? 1000 / (stubMs ?? 1));
+  const machineAfter = machineCpu(); // the load's end: waiting below for the queue idles the cores
   console.error('waiting for the queue to empty …');
   await waitForEmptyQueue();
   const samples = await monitor.stop();
   const end = stack ? sampleProcesses(stack) : undefined;
-  const machineAfter = machineCpu();
   const hopsAfter = await hopCounts();
 
   let after: Baseline | undefined;
@@ -190,8 +190,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
       ? round(sum(perProcess.filter((p) => !p.name.startsWith('bench')).map((p) => p.pss_mib_idle)))
       : undefined,
     requests_per_task: requestsPerTask(hopsBefore, hopsAfter, load.clientRequests, completed.length),
-    // All cores over the same span, every process included: how far the load kept them busy.
-    machine_cpu: machineFigures(machineBefore, machineAfter, completed.length),
+    // All cores while the load ran (closed loop: until its last task finished), every process
+    // included: under 1 means the cores waited for something other than CPU.
+    machine_cpu_busy_share: busyShare(machineBefore, machineAfter),
     images_per_cpu_s: round(1000 / stackCpu),
     baseline_images_per_cpu_s: round(baselinePerCpu),
     cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
@@ -498,16 +499,9 @@ function machineCpu(): { busyS: number; totalS: number } {
   return { busyS: (total - idle) / hz, totalS: total / hz };
 }
 
-function machineFigures(
-  before: { busyS: number; totalS: number },
-  after: { busyS: number; totalS: number },
-  completed: number,
-) {
-  const busy = after.busyS - before.busyS;
-  return {
-    busy_fraction: round(busy / (after.totalS - before.totalS)),
-    cpu_ms_per_task: round((busy * 1000) / completed),
-  };
+/** The share of all cores' time that was busy between two samples. */
+function busyShare(before: { busyS: number; totalS: number }, after: { busyS: number; totalS: number }) {
+  return round((after.busyS - before.busyS) / (after.totalS - before.totalS));
 }
 
 interface ProcessSample {
