@@ -488,11 +488,10 @@ function monitorGateway(): { stop(): Promise<Sample[]> } {
   };
 }
 
-/** One process of the stack at one moment. */
 /** The whole machine's CPU time from /proc/stat, in seconds: busy (not idle, not iowait) and all. */
 function machineCpu(): { busyS: number; totalS: number } {
-  const fields = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9);
-  const ticks = fields.map(Number);
+  const cpuLine = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const ticks = cpuLine.trim().split(/\s+/).slice(1, 9).map(Number);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   const total = sum(ticks);
   const hz = 100; // USER_HZ: 100 on every Linux build in use
@@ -504,6 +503,7 @@ function busyShare(before: { busyS: number; totalS: number }, after: { busyS: nu
   return round((after.busyS - before.busyS) / (after.totalS - before.totalS));
 }
 
+/** One process of the stack at one moment. */
 interface ProcessSample {
   name: string;
   cpuSeconds: number;

@@ -82,7 +82,7 @@ def test_when_openvino_runs_on_this_cpu_then_its_precision_is_reported(exports: 
     assert isinstance(loaded.runtime, NativeModel)
     compiled = loaded.runtime.session.compiled  # type: ignore[attr-defined]
     assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
-    # On part of the cores (a worker's share), no pinning: each worker's OpenVINO pinned to core 0.
+    # On part of the cores (a worker's share) no pinning: other workers' models share those cores.
     assert compiled.get_property("ENABLE_CPU_PINNING") is False
     hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     assert loaded.info.precision == {"bf16": "bf16", "f32": "fp32", "f16": "fp16"}[hint]

@@ -63,10 +63,9 @@ class NativeModel:
 
         xml = next(directory.glob("*.xml"))
         metadata = yaml.safe_load((directory / "metadata.yaml").read_text())
-        # OpenVINO pins its threads to the first cores of the process, unaware of other processes:
-        # the service's workers (a thread each) all ran their models on core 0 while core 1 idled
-        # (docs/BENCHMARKS.md, "OpenVINO pinned every worker to core 0"). Pinned only when this
-        # model has every core to itself.
+        # OpenVINO pins threads to the first cores of its own process, unaware of other processes,
+        # so workers sharing the cores would all pin to core 0: pin only when this model has every
+        # core (docs/BENCHMARKS.md, "OpenVINO pinned every worker to core 0").
         pinned = threads == 0 or threads >= len(os.sched_getaffinity(0))
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": pinned}
         if threads:
