@@ -7,6 +7,8 @@ These tests also pin down how BentoML 1.4.40's task endpoints behave, which the 
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -230,10 +232,8 @@ def test_when_tasks_finish_then_detect_finished_announces_them_and_their_outcome
 def test_when_a_task_is_still_queued_then_get_answers_400(
     served: BentoProcess, tiny_model: TinyModel
 ) -> None:
-    # 12 Mpx JPEGs take a while to decode and shrink; one worker thread takes them one at a time.
-    big = io.BytesIO()
-    Image.open(tiny_model.images()[0]).resize((4000, 3000)).save(big, format="JPEG", quality=80)
-    task_ids = [submit(served, big.getvalue()) for _ in range(8)]
+    # One worker thread takes the big images one at a time.
+    task_ids = [submit(served, big_jpeg(tiny_model)) for _ in range(8)]
     last = task_ids[-1]
     status = served.http.get("/detect/status", params={"task_id": last}).json()
     result = served.http.get("/detect/get", params={"task_id": last})
@@ -301,3 +301,34 @@ def test_when_the_server_is_killed_then_its_workers_end_and_their_uploads_are_go
     assert not any(map(is_running, workers)), "the workers outlived their server"
     bento.start()
     assert not left_behind & {path.name for path in temp.glob("bentoml-request-*")}
+
+
+def big_jpeg(tiny_model: TinyModel) -> bytes:
+    """A 12 Mpx JPEG: it takes a while to decode and shrink, so a burst of them queues."""
+    big = io.BytesIO()
+    Image.open(tiny_model.images()[0]).resize((4000, 3000)).save(big, format="JPEG", quality=80)
+    return big.getvalue()
+
+
+def test_when_a_worker_dies_then_its_unfinished_tasks_end_failed_and_are_announced_once_a_new_one_starts(
+    start_bento: Callable[..., BentoProcess], settings: Settings, tiny_model: TinyModel
+) -> None:
+    name = f"dying-{uuid.uuid4().hex[:8]}"
+    register(settings, tiny_model, name)
+    bento = start_bento(REGISTERED_MODEL_NAME=name, BENTOML_WORKERS="1")
+    bento.wait_until(lambda: bento.http.get("/readyz").status_code == 200, "became ready")
+    cursor = bento.http.post("/detect/finished", json={"after": -1}).json()["last"]
+    image = big_jpeg(tiny_model)
+    task_ids = [submit(bento, image) for _ in range(6)]
+    [worker] = bento.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+    bento.wait_until(lambda: bento.worker_pids() not in ([], [worker]), "started a new worker")
+
+    statuses = {task_id: finished_status(bento, task_id)["status"] for task_id in task_ids}
+    assert set(statuses.values()) <= {"completed", "failed"}
+    assert statuses[task_ids[-1]] == "failed", "the last of the burst was still queued when its worker died"
+    failure = bento.http.get("/detect/get", params={"task_id": task_ids[-1]})
+    assert failure.status_code == 500
+    assert f"(pid {worker}) died before it finished" in failure.json()["error"]
+    announced = bento.http.post("/detect/finished", json={"after": cursor, "wait": 5}).json()["task_ids"]
+    assert set(task_ids) <= set(announced)

@@ -24,7 +24,7 @@ from _bentoml_impl.tasks.result import ResultStatus, Sqlite3Store
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from mini_streamio.serving import task_store
+from mini_streamio.serving import dead_workers, task_store
 
 LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
 
@@ -263,3 +263,50 @@ def test_when_unpatched_then_results_are_kept_for_a_day(restore_store: None, tmp
 
 def test_when_patched_then_results_older_than_an_hour_are_removed(patched: None, tmp_path: Path) -> None:
     assert asyncio.run(tasks_left_after_a_result_two_hours_old(tmp_path / "tasks.db")) == 1
+
+
+def exited_process() -> str:
+    """An identity (serving.dead_workers) whose process does not run: its pid is above the largest."""
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    return f"{pid_max + 1}:12345"
+
+
+def test_when_a_process_exits_or_its_pid_is_reused_then_its_identity_no_longer_runs() -> None:
+    assert dead_workers.is_running(dead_workers.identity())
+    assert not dead_workers.is_running(exited_process())
+    pid, _, started = dead_workers.identity().partition(":")
+    assert not dead_workers.is_running(f"{pid}:{int(started) - 1}"), "a later process with the same pid"
+
+
+async def statuses_after_a_worker_dies(db: Path) -> tuple[dict[str, str], list[str], str, str]:
+    """Two tasks taken by this process, one then renamed to a worker that died; a new worker opens
+    the store. Their statuses, the tasks announced, the dead one's error and the stored worker."""
+    Sqlite3Store.init_db(str(db))
+    async with Sqlite3Store(str(db)) as worker:
+        alive, dead = await new_task(worker), await new_task(worker)
+        async with worker._conn.execute("SELECT input FROM result WHERE task_id = ?", (alive,)) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        stored = json.loads(row[0])
+        renamed = json.dumps({**stored, "worker": exited_process()}).encode()
+        await worker._conn.execute("UPDATE result SET input = ? WHERE task_id = ?", (renamed, dead))
+        await worker._conn.commit()
+        async with Sqlite3Store(str(db)) as replacement:
+            statuses = {task: (await replacement.get_status(task)).status.value for task in (alive, dead)}
+            error = json.loads(bytes((await replacement.get(dead)).result.body))["error"]
+            async with replacement._conn.execute("SELECT task_id FROM finished ORDER BY seq") as cursor:
+                announced = [task for (task,) in await cursor.fetchall()]
+    labels = {alive: "alive", dead: "dead"}
+    named = {labels[task]: status for task, status in statuses.items()}
+    return named, [labels[task] for task in announced], error, stored["worker"]
+
+
+def test_when_a_worker_opens_the_store_then_the_tasks_of_a_dead_worker_end_failed_and_are_announced(
+    patched: None, tmp_path: Path
+) -> None:
+    db = tmp_path / "tasks.db"
+    statuses, announced, error, stored_worker = asyncio.run(statuses_after_a_worker_dies(db))
+    assert stored_worker == dead_workers.identity()
+    assert statuses == {"alive": "in_progress", "dead": "failed"}
+    assert announced == ["dead"]
+    assert "died before it finished" in error

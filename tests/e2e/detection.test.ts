@@ -12,6 +12,7 @@ import { GatewayClient, type TaskView } from '../../cli/src/lib/gateway-client.j
 import { loadConfig } from '../../gateway/src/config.js';
 import { minioClient } from '../../gateway/src/storage/minio-store.js';
 import { repoRoot } from '../../scripts/stack/config.js';
+import { processTable } from '../../scripts/stack/processes.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
 import { answeredRequests } from './support/bentoml-metrics.js';
 import { type Box, boxRows, iou } from './support/boxes.js';
@@ -111,6 +112,31 @@ async function retries(): Promise<{ total: number; lines: string }> {
   return { total: found.reduce((sum, m) => sum + Number(m[1]), 0), lines: found.map((m) => m[0]).join('; ') };
 }
 
+function retriesFor(found: { lines: string }, reason: string): number {
+  return Number(new RegExp(`reason="${reason}"\\} (\\d+)`).exec(found.lines)?.[1] ?? 0);
+}
+
+/** A 24 Mpx JPEG of a synthetic image: slow enough to decode that a burst of them queues. */
+async function bigImage(): Promise<Buffer> {
+  const source = path.join(
+    shapes,
+    'valid/images',
+    fs.readdirSync(path.join(shapes, 'valid/images'))[0] as string,
+  );
+  const target = path.join(shapes, 'big.jpg');
+  const resize = `from PIL import Image; Image.open(${JSON.stringify(source)}).resize((6000, 4000)).save(${JSON.stringify(target)}, quality=80)`;
+  await run(path.join(repoRoot, '.stack/python'), ['-c', resize]);
+  return fs.readFileSync(target);
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function completedVersions(taskId: string): Promise<number> {
   return (await completedRecords(minioClient(loadConfig(stack.env)), taskId)).length;
 }
@@ -148,6 +174,33 @@ describe('detection through the whole stack', () => {
     expect(report.failed_images).toEqual([]);
     expect(report.mAP50).toBeGreaterThan(0.5);
     expect(report['mAP50-95']).toBeGreaterThan(0.2);
+  });
+
+  it("when BentoML's workers are killed with tasks in flight, then the new workers end those tasks and they are retried at once", async () => {
+    const big = await bigImage();
+    const before = await retries();
+    const ids = await Promise.all(Array.from({ length: 16 }, () => client.submit(big, 'big.jpg')));
+    // Once BentoML holds tasks (one is processing), kill its workers but not the server: the
+    // arbiter starts new ones, as after the OOM killer took a worker.
+    await until(async () =>
+      (await Promise.all(ids.map((id) => client.get(id)))).some((t) => t.status === 'processing'),
+    );
+    const server = stack.supervisor.servicePids().get('bento');
+    const workers = processTable().filter((p) => p.ppid === server);
+    expect(workers.length).toBeGreaterThan(0);
+    for (const worker of workers) process.kill(worker.pid, 'SIGKILL');
+    const unfinished = await Promise.all(ids.map(async (id) => (await client.get(id)).status));
+    expect(unfinished.filter((s) => s !== 'completed').length, 'make the image bigger').toBeGreaterThan(0);
+    // Well before TASK_TIMEOUT_MS (60 s here), which was the only way back for them before.
+    const finished = await Promise.all(
+      ids.map((id) => client.waitFor(id, { timeoutMs: 45_000, pollMs: 500 })),
+    );
+    expect(finished.map(outcome)).toEqual(finished.map(() => 'completed'));
+    const after = await retries();
+    expect(retriesFor(after, 'failed'), `retries: ${after.lines}`).toBeGreaterThan(
+      retriesFor(before, 'failed'),
+    );
+    expect(retriesFor(after, 'timeout'), `retries: ${after.lines}`).toBe(retriesFor(before, 'timeout'));
   });
 
   it('when BentoML is killed and restarted while tasks are in flight, then every accepted task completes', async () => {
@@ -192,9 +245,8 @@ describe('detection through the whole stack', () => {
     // submission not confirmed within 3 BentoML timeouts); the task is then submitted again and
     // still stores one result (checked above), so only the other reasons must stay at zero.
     const after = await retries();
-    const abandoned = (r: { lines: string }) => Number(/reason="abandoned"\} (\d+)/.exec(r.lines)?.[1] ?? 0);
-    expect(after.total - abandoned(after), `retries: ${after.lines}`).toBe(
-      retriesBefore.total - abandoned(retriesBefore),
+    expect(after.total - retriesFor(after, 'abandoned'), `retries: ${after.lines}`).toBe(
+      retriesBefore.total - retriesFor(retriesBefore, 'abandoned'),
     );
   });
 });

@@ -55,7 +55,8 @@ tests/test_service.py:
 - Tasks live in BENTOML_HOME/task_result.db (SQLite, shared by the workers, so status/get answer
   from any worker).
   BentoML deletes the file when the server starts: after a restart every earlier id answers 404.
-  A task whose worker dies stays `in_progress` until then. Finished results are deleted after an
+  A task whose worker dies ends `failed` (500, naming the worker) when BentoML's arbiter has started
+  its replacement (serving.dead_workers). Finished results are deleted after an
   hour (BentoML: 24 hours; serving.task_store).
 """
 

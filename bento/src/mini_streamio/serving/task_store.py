@@ -39,6 +39,9 @@ following each row's image through its overflow pages to reach `completed_at`: 1
 A request is now stored without its body (nothing reads it back: the task runs on the request in
 memory, and the gateway retries from its own copy, so BentoML's /retry endpoint, which would resend
 it, is not used), `completed_at` has an index, and results are kept for an hour instead of a day.
+
+Each stored request names the worker that took it, and a worker opening the store ends the tasks of
+workers that died (serving.dead_workers).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ from _bentoml_impl.tasks.result import Sqlite3Store
 from _bentoml_impl.tasks.serde import JSONSerde, _consume_response
 from starlette.requests import Request
 from starlette.responses import Response
+
+from mini_streamio.serving import dead_workers
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +106,16 @@ class RequestsWithoutBody(JSONSerde):  # type: ignore[misc]  # BentoML's interna
 
     async def serialize_request(self, request: Request) -> bytes:
         await request.body()  # read as BentoML does, so the task finds the body cached
-        stored: bytes = self.json_encode({"scope": self.get_scope(request.scope), "content": ""})
+        # The worker that takes a task runs it: named so that its tasks can be ended if it dies.
+        stored: bytes = self.json_encode(
+            {"scope": self.get_scope(request.scope), "content": "", "worker": dead_workers.identity()}
+        )
         return stored
 
 
 def _tuned(enter: Method) -> Method:
-    """Opens the store with commits that do not sync, an indexed clean-up and bodiless requests."""
+    """Opens the store with commits that do not sync, an indexed clean-up and bodiless requests;
+    then ends the tasks of dead workers (this worker may be replacing one)."""
 
     @functools.wraps(enter)
     async def wrapper(store: Sqlite3Store) -> Sqlite3Store:
@@ -117,6 +126,7 @@ def _tuned(enter: Method) -> Method:
             await store._conn.execute(statement)
         await store._conn.commit()
         store.serializer = RequestsWithoutBody()
+        await dead_workers.fail_tasks_of_dead_workers(store)
         return entered
 
     wrapper._patched = True  # type: ignore[attr-defined]
