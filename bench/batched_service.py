@@ -40,7 +40,7 @@ if os.environ.get("BENCH_NO_SESSION_REFRESH") == "1":
     # the bench can keep one session for the life of the process.
     from _bentoml_impl.client import proxy2
 
-    proxy2.SessionManager._should_refresh = lambda self: False  # type: ignore[method-assign]
+    proxy2.SessionManager._should_refresh = lambda self: False
 
 MAX_BATCH_SIZE = 8
 # BentoML cancels (503 "process is overloaded") calls that wait longer than this in its batching

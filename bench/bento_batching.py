@@ -106,6 +106,7 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
     import torch
     from batch_detect import DetectionRequest, detect_many
     from mini_streamio.inference import Detector
+    from mini_streamio.inference.ultralytics_runtime import UltralyticsModel
     from mini_streamio.schemas import ModelInfo
     from PIL import Image
 
@@ -115,7 +116,8 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
         torch.set_num_threads(threads)
         detector = Detector.load(weights, info)
         pictures = [Image.open(io.BytesIO(data)) for data in images]
-        model = detector.runtime.model  # torch weights: an UltralyticsModel holding the YOLO model
+        assert isinstance(detector.runtime, UltralyticsModel)  # torch weights
+        model = detector.runtime.model
         model.predict(pictures[0], verbose=False)
         start = time.perf_counter()
         for index in range(count):

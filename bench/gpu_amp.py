@@ -39,12 +39,12 @@ def refuse_the_network() -> None:
         attempts.append(f"getaddrinfo {host}")
         raise socket.gaierror("DNS refused by bench/gpu_amp.py")
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign, assignment]
     socket.getaddrinfo = getaddrinfo
 
 
 def train(args: argparse.Namespace, data: Path, name: str, **extra: Any) -> dict[str, Any]:
-    from ultralytics import YOLO
+    from ultralytics.models import YOLO
 
     attempts.clear()
     seen: dict[str, Any] = {"epoch_s": []}
