@@ -13,7 +13,8 @@ gets wrong with more than one worker (stuck after a failed write; writes refused
 SELECT and its fetch); serving.task_store fixes both and is installed below.
 A worker runs one detection at a time (BentoML runs sync APIs on a one-thread limiter) with
 INFERENCE_THREADS runtime threads (default: cores / workers), on INFERENCE_BACKEND (default auto: the
-fastest runtime here, see runtimes.py). No adaptive batching: on CPU it gains at
+fastest runtime here, see runtimes.py); one that runs longer than INFERENCE_TIMEOUT_S ends the
+worker, which is replaced (serving/watchdog.py). No adaptive batching: on CPU it gains at
 most ~10 % in the model, and in BentoML 1.4.40 every batching set-up needs a service-to-service call
 that drops in-flight calls under load; measured in bench/bento_batching.py, figures in
 docs/BENCHMARKS.md.
@@ -92,6 +93,7 @@ from mini_streamio.serving import task_store  # noqa: E402
 from mini_streamio.serving.finished import MAX_WAIT_S, FinishedReader, FinishedTasks  # noqa: E402
 from mini_streamio.serving.orphans import exit_with_parent  # noqa: E402
 from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
+from mini_streamio.serving.watchdog import Watchdog  # noqa: E402
 
 task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
 
@@ -132,6 +134,8 @@ class Detection:
         threads = settings.inference_threads or max(1, cores // settings.bentoml_workers)
         self.models = ModelWatcher(RegistryModelSource(settings, threads), settings.model_poll_interval_s)
         self.models.start()
+        self.watchdog = Watchdog(settings.inference_timeout_s)
+        self.watchdog.start()
         self.finishes = FinishedReader(BentoMLContainer.result_store_file.get())
 
     @bentoml.on_shutdown
@@ -178,4 +182,5 @@ class Detection:
             return DetectionOutcome.failure(
                 ErrorCode.IMAGE_DECODE_FAILED, f"the upload is unreadable: {error}"
             )
-        return detector.detect(data, conf, iou, max_det)
+        with self.watchdog.watching():
+            return detector.detect(data, conf, iou, max_det)
