@@ -332,23 +332,3 @@ def test_when_a_worker_dies_then_its_unfinished_tasks_end_failed_and_are_announc
     assert f"(pid {worker}) died before it finished" in failure.json()["error"]
     announced = bento.http.post("/detect/finished", json={"after": cursor, "wait": 5}).json()["task_ids"]
     assert set(task_ids) <= set(announced)
-
-
-def test_when_a_detection_runs_past_inference_timeout_then_its_worker_is_replaced_and_its_task_fails(
-    start_bento: Callable[..., BentoProcess], settings: Settings, tiny_model: TinyModel
-) -> None:
-    # A limit no 12 Mpx image meets stands in for a hung runtime.
-    name = f"hung-{uuid.uuid4().hex[:8]}"
-    register(settings, tiny_model, name)
-    bento = start_bento(REGISTERED_MODEL_NAME=name, BENTOML_WORKERS="1", INFERENCE_TIMEOUT_S="0.01")
-    bento.wait_until(lambda: bento.http.get("/readyz").status_code == 200, "became ready")
-    [worker] = bento.worker_pids()
-    task_id = submit(bento, big_jpeg(tiny_model))
-    bento.wait_until(lambda: bento.worker_pids() not in ([], [worker]), "started a new worker")
-    bento.wait_until(lambda: bento.http.get("/readyz").status_code == 200, "became ready again")
-    assert finished_status(bento, task_id)["status"] == "failed"
-    assert (
-        f"(pid {worker}) died before it finished"
-        in bento.http.get("/detect/get", params={"task_id": task_id}).json()["error"]
-    )
-    assert "ending this worker" in bento.log_tail()

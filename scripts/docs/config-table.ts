@@ -97,7 +97,7 @@ export const descriptions: Record<string, string> = {
   BENTOML_REQUEST_LOG:
     "BentoML's access log line per request, its log lines per task and OpenTelemetry spans of the task endpoints (true: BentoML's defaults). Off by default: they cost the workers CPU per request, and the gateway logs every request anyway.",
   INFERENCE_TIMEOUT_S:
-    'Seconds one detection may run before its BentoML worker exits and is replaced (a hung runtime); the tasks it held are retried by the gateway. 0 never ends a worker.',
+    'Seconds a detection may stall (its threads neither running nor waiting for a core: a hung runtime) before its BentoML worker exits and is replaced; the tasks it held are retried by the gateway. A slow or CPU-starved detection is left alone. 0 never ends a worker.',
   INFERENCE_NICE:
     'Nice value of the BentoML workers (and of their autogroup), so requests are not queued behind inference on shared cores; 0 leaves the priority alone.',
 };

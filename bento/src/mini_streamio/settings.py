@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # inference on shared cores; 0 leaves the priority alone (serving/priority.py says why).
     inference_nice: int = Field(default=10, ge=0, le=19)
     inference_sched_idle: bool = True  # and run under SCHED_IDLE: preempted whenever a request needs a core
-    # A worker whose detection runs longer exits and is replaced (serving/watchdog.py); 0: never.
+    # A worker whose detection stalls this long exits and is replaced (serving/watchdog.py); 0: never.
     inference_timeout_s: float = Field(default=120.0, ge=0)
     # BentoML's own log lines per request and per task, and tracing spans of the task endpoints:
     # off by default: they cost the workers CPU for what nobody reads (serving/service.py says which).

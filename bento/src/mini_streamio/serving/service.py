@@ -13,8 +13,8 @@ gets wrong with more than one worker (stuck after a failed write; writes refused
 SELECT and its fetch); serving.task_store fixes both and is installed below.
 A worker runs one detection at a time (BentoML runs sync APIs on a one-thread limiter) with
 INFERENCE_THREADS runtime threads (default: cores / workers), on INFERENCE_BACKEND (default auto: the
-fastest runtime here, see runtimes.py); one that runs longer than INFERENCE_TIMEOUT_S ends the
-worker, which is replaced (serving/watchdog.py). No adaptive batching: on CPU it gains at
+fastest runtime here, see runtimes.py); one that stalls for INFERENCE_TIMEOUT_S ends the worker,
+which is replaced (serving/watchdog.py). No adaptive batching: on CPU it gains at
 most ~10 % in the model, and in BentoML 1.4.40 every batching set-up needs a service-to-service call
 that drops in-flight calls under load; measured in bench/bento_batching.py, figures in
 docs/BENCHMARKS.md.
