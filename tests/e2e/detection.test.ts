@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayClient, type TaskView } from '../../cli/src/lib/gateway-client.js';
 import { loadConfig } from '../../gateway/src/config.js';
 import { minioClient } from '../../gateway/src/storage/minio-store.js';
+import { eventually } from '../../gateway/test/support/harness.js';
 import { repoRoot } from '../../scripts/stack/config.js';
 import { processTable } from '../../scripts/stack/processes.js';
 import { startTestStack, type TestStack } from '../../scripts/stack/test-stack.js';
@@ -129,14 +130,6 @@ async function bigImage(): Promise<Buffer> {
   return fs.readFileSync(target);
 }
 
-async function until(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function completedVersions(taskId: string): Promise<number> {
   return (await completedRecords(minioClient(loadConfig(stack.env)), taskId)).length;
 }
@@ -182,8 +175,12 @@ describe('detection through the whole stack', () => {
     const ids = await Promise.all(Array.from({ length: 16 }, () => client.submit(big, 'big.jpg')));
     // Once BentoML holds tasks (one is processing), kill its workers but not the server: the
     // arbiter starts new ones, as after the OOM killer took a worker.
-    await until(async () =>
-      (await Promise.all(ids.map((id) => client.get(id)))).some((t) => t.status === 'processing'),
+    await eventually(
+      async () =>
+        (await Promise.all(ids.map((id) => client.get(id)))).some((t) => t.status === 'processing') ||
+        undefined,
+      'a task processing',
+      30_000,
     );
     const server = stack.supervisor.servicePids().get('bento');
     const workers = processTable().filter((p) => p.ppid === server);
@@ -191,7 +188,7 @@ describe('detection through the whole stack', () => {
     for (const worker of workers) process.kill(worker.pid, 'SIGKILL');
     const unfinished = await Promise.all(ids.map(async (id) => (await client.get(id)).status));
     expect(unfinished.filter((s) => s !== 'completed').length, 'make the image bigger').toBeGreaterThan(0);
-    // Well before TASK_TIMEOUT_MS (60 s here), which was the only way back for them before.
+    // Well before TASK_TIMEOUT_MS (60 s here), the gateway's fallback for tasks BentoML keeps.
     const finished = await Promise.all(
       ids.map((id) => client.waitFor(id, { timeoutMs: 45_000, pollMs: 500 })),
     );

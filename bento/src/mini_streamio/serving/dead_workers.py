@@ -33,13 +33,17 @@ def _identity(pid: int) -> str:
     return f"{pid}:{_start_time(pid)}"
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the process name (which may hold spaces): [0] is field 3, the state."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _start_time(pid: int) -> str:
-    """Clock ticks from boot to the process's start (/proc/<pid>/stat, field 22); '' without /proc."""
+    """Clock ticks from boot to the process's start (field 22); '' without /proc."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat(pid)[19]
     except OSError:
         return ""
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def is_running(worker: str) -> bool:
@@ -47,7 +51,7 @@ def is_running(worker: str) -> bool:
     pid_text, _, started = worker.partition(":")
     pid = int(pid_text)
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
     except FileNotFoundError:
         return False
     except OSError:  # no /proc: the pid alone decides
@@ -67,7 +71,7 @@ async def fail_tasks_of_dead_workers(store: Sqlite3Store) -> list[str]:
     for task_id, stored_request in rows:
         worker = json.loads(stored_request).get("worker")
         if not worker or is_running(worker):
-            continue  # a request stored before workers were named is left to the gateway's timeout
+            continue  # no worker named: left to the gateway's timeout
         message = f"the worker running this task (pid {worker.partition(':')[0]}) died before it finished"
         answer = JSONResponse({"error": message}, status_code=500)
         await store.set_result(task_id, answer, ResultStatus.FAILED)
