@@ -30,6 +30,10 @@
 //
 // --log FILE (with --start-stack) appends every service's output there.
 //
+// --bento-alone (with --clients) then runs the same closed loop straight to BentoML's task API
+// (bench/bento-alone.ts), before the second baseline: what BentoML's task queue costs by itself,
+// against the loop and against the whole path, with its processes' CPU per task.
+//
 // --torch-baseline also runs the in-process loop on torch (before and after the load, as the
 // served runtime's): the service's images/s against it is issue 13's measure of a faster runtime.
 //
@@ -57,6 +61,7 @@ import { repoRoot } from '../scripts/stack/config.js';
 import { processTable, processTree } from '../scripts/stack/processes.js';
 import type { ServiceName } from '../scripts/stack/services.js';
 import { startTestStack, type TestStack, type TestStackOptions } from '../scripts/stack/test-stack.js';
+import { type BentoAloneRun, bentoAloneLoop } from './bento-alone.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,6 +81,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     'torch-baseline': { type: 'boolean', default: false },
     replicas: { type: 'string', default: '1' },
+    'bento-alone': { type: 'boolean', default: false },
   },
 });
 const stubMs = args['stub-inference'] === undefined ? undefined : Number(args['stub-inference']);
@@ -134,6 +140,8 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const samples = await monitor.stop();
   const end = stack ? sampleProcesses(stack) : undefined;
   const hopsAfter = await hopCounts();
+  const alone =
+    args['bento-alone'] && clients > 0 && stubMs === undefined ? await bentoAlone(stack, images) : undefined;
 
   let after: Baseline | undefined;
   if (stubMs === undefined) {
@@ -196,6 +204,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
     images_per_cpu_s: round(1000 / stackCpu),
     baseline_images_per_cpu_s: round(baselinePerCpu),
     cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
+    bentoml_alone: alone && aloneFigures(alone, baselineRate, throughput),
   };
   console.log(JSON.stringify(result, null, 2));
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -305,6 +314,46 @@ async function closedLoop(images: Image[]): Promise<Load> {
       // From POST to the GET that saw the task finished.
       task_latency_ms: latencySummary(taskLatencies.sort((a, b) => a - b)),
     }),
+  };
+}
+
+/** A --bento-alone run, with its processes' CPU and BentoML's requests over it. */
+interface BentoAlone {
+  run: BentoAloneRun;
+  processes?: ProcessFigures[];
+  requests: Record<string, number>;
+}
+
+async function bentoAlone(stack: TestStack | undefined, images: Image[]): Promise<BentoAlone> {
+  const count = Number(args.tasks);
+  console.error(`BentoML's task API alone: ${clients} clients, ${count} tasks …`);
+  const idle = stack ? sampleProcesses(stack) : undefined;
+  const hopsBefore = await hopCounts();
+  const run = await bentoAloneLoop(bentoUrl, images, clients, count);
+  const end = stack ? sampleProcesses(stack) : undefined;
+  const hops = requestsPerTask(hopsBefore, await hopCounts(), { post: 0, get: 0 }, run.tasks);
+  return {
+    run,
+    processes: idle && end ? processFigures(idle, end, run.tasks) : undefined,
+    requests: hops.bentoml ?? {},
+  };
+}
+
+function aloneFigures({ run, processes, requests }: BentoAlone, baselineRate: number, wholePath: number) {
+  const throughput = (run.tasks - run.failed) / run.seconds;
+  const bentoml = processes?.filter((p) => p.name.startsWith('bentoml'));
+  return {
+    tasks: run.tasks,
+    failed: run.failed,
+    throughput_per_s: round(throughput),
+    throughput_ratio: round(throughput / baselineRate),
+    // What the gateway and MinIO in front of BentoML leave of this throughput.
+    whole_path_share: round(wholePath / throughput),
+    task_latency_ms: latencySummary(run.taskLatencyMs.sort((a, b) => a - b)),
+    // Only BentoML and the bench's clients work here; the other processes idle.
+    processes: processes?.filter((p) => p.cpu_ms_per_task > 0),
+    bentoml_cpu_ms_per_task: bentoml && round(sum(bentoml.map((p) => p.cpu_ms_per_task))),
+    requests_per_task: requests,
   };
 }
 

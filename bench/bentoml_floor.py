@@ -1,0 +1,151 @@
+"""The floor of BentoML's task API on this machine: its CPU per task when the task does nothing.
+
+    .stack/python bench/bentoml_floor.py [--tasks 3000] [--clients 16] [--workers 2]
+                                         [--images /work/shared/datasets/valorant/valid/images]
+
+Serves bench/noop_service.py with `bentoml serve` (BentoML 1.4's stock task queue, no model) and runs
+the closed loop of detect-bench.ts against it: `--clients` clients, each submitting an image
+(multipart, as the gateway does) and asking /detect/get until it answers the result, `--tasks` in
+all. Prints the CPU (user + system) of the server's processes per task, requests per task and tasks
+per second. Whatever a task costs beyond this in BentoML comes from the model and the project's own
+serving code; on two cores the model can run at most at 2000 / (its own CPU ms + this floor) images/s
+behind BentoML's task queue, whatever sits in front of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import httpx
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and all its descendants."""
+    total = 0.0
+    parent = psutil.Process(root)
+    for process in [parent, *parent.children(recursive=True)]:
+        with suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with suppress(httpx.HTTPError):
+            if (await client.get("/readyz")).status_code == 200:
+                return
+        await asyncio.sleep(0.5)
+    raise SystemExit("bentoml_floor: the no-op service did not start within 120 s")
+
+
+async def closed_loop(client: httpx.AsyncClient, images: list[bytes], tasks: int, clients: int) -> int:
+    """Runs the tasks; returns the requests made."""
+    next_task = 0
+    requests = 0
+
+    async def one_client() -> None:
+        nonlocal next_task, requests
+        while next_task < tasks:
+            image = images[next_task % len(images)]
+            next_task += 1
+            files = {"image": ("image.jpg", image, "image/jpeg")}
+            fields = {"conf": "0.25", "iou": "0.45", "max_det": "300"}
+            answer = await client.post("/detect/submit", files=files, data=fields)
+            answer.raise_for_status()
+            task_id = answer.json()["task_id"]
+            requests += 1
+            while True:
+                await asyncio.sleep(0.02)  # a no-op task is done within this: one /get each, mostly
+                requests += 1
+                got = await client.get("/detect/get", params={"task_id": task_id})
+                if got.status_code == 200:
+                    break
+                if got.status_code != 400:
+                    raise SystemExit(f"bentoml_floor: /detect/get answered {got.status_code}: {got.text}")
+
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return requests
+
+
+async def measure(
+    url: str, server_pid: int, images: list[bytes], args: argparse.Namespace
+) -> dict[str, object]:
+    load_before = os.getloadavg()
+    limits = httpx.Limits(max_connections=args.clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        await wait_ready(client)
+        await closed_loop(client, images, 50, args.clients)  # warm-up
+        cpu_before, start = cpu_seconds(server_pid), time.monotonic()
+        requests = await closed_loop(client, images, args.tasks, args.clients)
+        seconds, cpu = time.monotonic() - start, cpu_seconds(server_pid) - cpu_before
+    return {
+        "service": "bench/noop_service.py (stock BentoML task, does nothing)",
+        "workers": args.workers,
+        "tasks": args.tasks,
+        "clients": args.clients,
+        "tasks_per_s": round(args.tasks / seconds, 1),
+        "bentoml_cpu_ms_per_task": round(1000 * cpu / args.tasks, 2),
+        "requests_per_task": round(requests / args.tasks, 2),
+        "load_average_before": [round(load, 2) for load in load_before],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", type=Path, default=Path("/work/shared/datasets/valorant/valid/images"))
+    args = parser.parse_args()
+    suffixes = {".jpg", ".jpeg", ".png"}
+    images = [p.read_bytes() for p in sorted(args.images.iterdir()) if p.suffix.lower() in suffixes]
+    if not images:
+        raise SystemExit(f"bentoml_floor: no images in {args.images}")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bentoml-floor-") as home:
+        env = os.environ | {
+            "BENTOML_HOME": home,
+            "BENTOML_DO_NOT_TRACK": "true",
+            "BENTOML_WORKERS": str(args.workers),
+            "PYTHONPATH": str(BENCH_DIR),
+        }
+        bentoml = str(Path(sys.executable).with_name("bentoml"))
+        server = subprocess.Popen(
+            [bentoml, "serve", "noop_service:Noop", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=BENCH_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            result = asyncio.run(measure(f"http://127.0.0.1:{port}", server.pid, images, args))
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(30)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
