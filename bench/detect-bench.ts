@@ -32,7 +32,9 @@
 //
 // --bento-alone (with --clients) then runs the same closed loop straight to BentoML's task API
 // (bench/bento-alone.ts), before the second baseline: what BentoML's task queue costs by itself,
-// against the loop and against the whole path, with its processes' CPU per task.
+// against the loop and against the whole path, with its processes' CPU per task. --also-poll (with
+// --wait) runs it through the gateway once more, polling every --poll-ms: both ways of waiting and
+// BentoML alone in one run, on the same model and images.
 //
 // --torch-baseline also runs the in-process loop on torch (before and after the load, as the
 // served runtime's): the service's images/s against it is issue 13's measure of a faster runtime.
@@ -82,6 +84,7 @@ const { values: args } = parseArgs({
     'torch-baseline': { type: 'boolean', default: false },
     replicas: { type: 'string', default: '1' },
     'bento-alone': { type: 'boolean', default: false },
+    'also-poll': { type: 'boolean', default: false },
   },
 });
 const stubMs = args['stub-inference'] === undefined ? undefined : Number(args['stub-inference']);
@@ -132,7 +135,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const monitor = monitorGateway();
   const load =
     clients > 0
-      ? await closedLoop(images)
+      ? await closedLoop(images, args.wait === undefined ? undefined : Number(args.wait))
       : await backlogAndStream(images, before?.images_per_s ?? 1000 / (stubMs ?? 1));
   const machineAfter = machineCpu(); // the load's end: waiting below for the queue idles the cores
   console.error('waiting for the queue to empty …');
@@ -140,8 +143,7 @@ async function run(stack: TestStack | undefined): Promise<void> {
   const samples = await monitor.stop();
   const end = stack ? sampleProcesses(stack) : undefined;
   const hopsAfter = await hopCounts();
-  const alone =
-    args['bento-alone'] && clients > 0 && stubMs === undefined ? await bentoAlone(stack, images) : undefined;
+  const phases = clients > 0 && stubMs === undefined ? await extraPhases(stack, images) : {};
 
   let after: Baseline | undefined;
   if (stubMs === undefined) {
@@ -204,7 +206,9 @@ async function run(stack: TestStack | undefined): Promise<void> {
     images_per_cpu_s: round(1000 / stackCpu),
     baseline_images_per_cpu_s: round(baselinePerCpu),
     cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
-    bentoml_alone: alone && aloneFigures(alone, baselineRate, throughput),
+    ...Object.fromEntries(
+      Object.entries(phases).map(([name, phase]) => [name, phaseFigures(phase, baselineRate, throughput)]),
+    ),
   };
   console.log(JSON.stringify(result, null, 2));
   if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -272,18 +276,19 @@ async function backlogAndStream(images: Image[], imagesPerS: number): Promise<Lo
  * --clients clients, each posting an image and polling it every --poll-ms until it is finished
  * (or, with --wait, long-polling it).
  */
-async function closedLoop(images: Image[]): Promise<Load> {
+async function closedLoop(images: Image[], waitS: number | undefined): Promise<Load & { run: PhaseRun }> {
   const count = Number(args.tasks);
   const pollMs = Number(args['poll-ms']);
-  const waitS = args.wait === undefined ? undefined : Number(args.wait);
   const asking = waitS === undefined ? `a GET every ${pollMs} ms` : `GETs with wait=${waitS}`;
   console.error(`${clients} clients, ${count} tasks, ${asking} …`);
   const taskIds: string[] = [];
   const postLatencies: number[] = [];
   const taskLatencies: number[] = [];
   let gets = 0;
+  let failed = 0;
   let next = 0;
   const serverBefore = await postHistogram();
+  const start = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (next < count) {
@@ -297,17 +302,26 @@ async function closedLoop(images: Image[]): Promise<Load> {
           if (waitS === undefined) await sleep(pollMs);
           gets += 1;
           const task = (await clientRequest('GET', `/image/detect?task_id=${taskId}${query}`)).body as Task;
+          if (task.status === 'failed') failed += 1;
           if (task.status === 'completed' || task.status === 'failed') break;
         }
         taskLatencies.push(performance.now() - sentAt);
       }
     }),
   );
+  const seconds = (performance.now() - start) / 1000;
   const serverAfter = await postHistogram();
   return {
     description: `${clients} clients, ${count} tasks, ${asking} until finished`,
     taskIds,
     clientRequests: { post: count, get: gets },
+    run: {
+      tasks: count,
+      failed,
+      seconds,
+      taskLatencyMs: taskLatencies,
+      clientRequests: { post: count, get: gets },
+    },
     figures: () => ({
       post_latency_ms: latencySummary(postLatencies.sort((a, b) => a - b)),
       post_server_side_share_within_ms: serverShares(serverBefore, serverAfter),
@@ -317,42 +331,62 @@ async function closedLoop(images: Image[]): Promise<Load> {
   };
 }
 
-/** A --bento-alone run, with its processes' CPU and BentoML's requests over it. */
-interface BentoAlone {
-  run: BentoAloneRun;
-  processes?: ProcessFigures[];
-  requests: Record<string, number>;
+/** A closed loop run after the main load, timed by its clients. */
+interface PhaseRun extends BentoAloneRun {
+  clientRequests?: { post: number; get: number };
 }
 
-async function bentoAlone(stack: TestStack | undefined, images: Image[]): Promise<BentoAlone> {
+/** A phase's run, with its processes' CPU and the requests at each hop over it. */
+interface Phase {
+  run: PhaseRun;
+  processes?: ProcessFigures[];
+  requests: Record<string, Record<string, number>>;
+}
+
+/**
+ * The same closed loop again, each measured alone: straight to BentoML (--bento-alone), and
+ * through the gateway polling every --poll-ms when the main load long-polled (--also-poll).
+ */
+async function extraPhases(stack: TestStack | undefined, images: Image[]): Promise<Record<string, Phase>> {
   const count = Number(args.tasks);
-  console.error(`BentoML's task API alone: ${clients} clients, ${count} tasks …`);
+  const phases: Record<string, Phase> = {};
+  if (args['also-poll'] && args.wait !== undefined) {
+    console.error(`the same through the gateway, a GET every ${args['poll-ms']} ms …`);
+    phases.polling = await measurePhase(stack, async () => (await closedLoop(images, undefined)).run);
+  }
+  if (args['bento-alone']) {
+    console.error(`BentoML's task API alone: ${clients} clients, ${count} tasks …`);
+    phases.bentoml_alone = await measurePhase(stack, () => bentoAloneLoop(bentoUrl, images, clients, count));
+  }
+  return phases;
+}
+
+async function measurePhase(stack: TestStack | undefined, load: () => Promise<PhaseRun>): Promise<Phase> {
   const idle = stack ? sampleProcesses(stack) : undefined;
   const hopsBefore = await hopCounts();
-  const run = await bentoAloneLoop(bentoUrl, images, clients, count);
+  const run = await load();
   const end = stack ? sampleProcesses(stack) : undefined;
-  const hops = requestsPerTask(hopsBefore, await hopCounts(), { post: 0, get: 0 }, run.tasks);
+  const client = run.clientRequests ?? { post: 0, get: 0 };
   return {
     run,
     processes: idle && end ? processFigures(idle, end, run.tasks) : undefined,
-    requests: hops.bentoml ?? {},
+    requests: requestsPerTask(hopsBefore, await hopCounts(), client, run.tasks),
   };
 }
 
-function aloneFigures({ run, processes, requests }: BentoAlone, baselineRate: number, wholePath: number) {
+function phaseFigures({ run, processes, requests }: Phase, baselineRate: number, mainThroughput: number) {
   const throughput = (run.tasks - run.failed) / run.seconds;
-  const bentoml = processes?.filter((p) => p.name.startsWith('bentoml'));
+  const stack = processes?.filter((p) => !p.name.startsWith('bench'));
   return {
     tasks: run.tasks,
     failed: run.failed,
+    // From the first request to the last finish, by the clients' clock.
     throughput_per_s: round(throughput),
     throughput_ratio: round(throughput / baselineRate),
-    // What the gateway and MinIO in front of BentoML leave of this throughput.
-    whole_path_share: round(wholePath / throughput),
+    main_load_throughput_share: round(mainThroughput / throughput),
     task_latency_ms: latencySummary(run.taskLatencyMs.sort((a, b) => a - b)),
-    // Only BentoML and the bench's clients work here; the other processes idle.
     processes: processes?.filter((p) => p.cpu_ms_per_task > 0),
-    bentoml_cpu_ms_per_task: bentoml && round(sum(bentoml.map((p) => p.cpu_ms_per_task))),
+    stack_cpu_ms_per_task: stack && round(sum(stack.map((p) => p.cpu_ms_per_task))),
     requests_per_task: requests,
   };
 }
