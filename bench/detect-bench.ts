@@ -207,7 +207,10 @@ async function run(stack: TestStack | undefined): Promise<void> {
     baseline_images_per_cpu_s: round(baselinePerCpu),
     cpu_efficiency_ratio: round(1000 / stackCpu / baselinePerCpu),
     ...Object.fromEntries(
-      Object.entries(phases).map(([name, phase]) => [name, phaseFigures(phase, baselineRate, throughput)]),
+      Object.entries(phases).map(([name, phase]) => [
+        name,
+        phaseFigures(phase, { rate: baselineRate, perCpuS: baselinePerCpu }, throughput),
+      ]),
     ),
   };
   console.log(JSON.stringify(result, null, 2));
@@ -374,19 +377,26 @@ async function measurePhase(stack: TestStack | undefined, load: () => Promise<Ph
   };
 }
 
-function phaseFigures({ run, processes, requests }: Phase, baselineRate: number, mainThroughput: number) {
+function phaseFigures(
+  { run, processes, requests }: Phase,
+  baseline: { rate: number; perCpuS: number },
+  mainThroughput: number,
+) {
   const throughput = (run.tasks - run.failed) / run.seconds;
   const stack = processes?.filter((p) => !p.name.startsWith('bench'));
+  const stackCpu = stack && sum(stack.map((p) => p.cpu_ms_per_task));
   return {
     tasks: run.tasks,
     failed: run.failed,
     // From the first request to the last finish, by the clients' clock.
     throughput_per_s: round(throughput),
-    throughput_ratio: round(throughput / baselineRate),
+    throughput_ratio: round(throughput / baseline.rate),
     main_load_throughput_share: round(mainThroughput / throughput),
     task_latency_ms: latencySummary(run.taskLatencyMs.sort((a, b) => a - b)),
     processes: processes?.filter((p) => p.cpu_ms_per_task > 0),
-    stack_cpu_ms_per_task: stack && round(sum(stack.map((p) => p.cpu_ms_per_task))),
+    stack_cpu_ms_per_task: stackCpu && round(stackCpu),
+    // As the main load's: images per CPU-second of the stack against the loop's.
+    cpu_efficiency_ratio: stackCpu && round(1000 / stackCpu / baseline.perCpuS),
     requests_per_task: requests,
   };
 }

@@ -2,7 +2,8 @@
 
 The same task signature as the Detection service (an image file and three thresholds), BentoML's
 defaults otherwise, with the request logging and tracing the Detection service also turns off; none
-of the project's own serving code (task store fixes, announcements, model).
+of the project's own serving code (announcements, model), and its task store only with
+NOOP_PROJECT_STORE=1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import os
 from pathlib import Path
 
 import bentoml
+
+if os.environ.get("NOOP_PROJECT_STORE") == "1":
+    # The project's task store (headers only, no sync per commit, fixes for two workers).
+    from mini_streamio.serving import task_store
+
+    task_store.install()
 
 TASK_PATHS = ["/detect/submit", "/detect/get", "/detect/status"]
 
