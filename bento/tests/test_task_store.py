@@ -33,9 +33,11 @@ LOCK_WAIT_MS = 100  # worker A's busy timeout here (BentoML's own is 5 s)
 def restore_store() -> Iterator[None]:
     names = (*task_store.READ_METHODS, *task_store.WRITE_METHODS, "__aenter__")
     originals = {name: getattr(Sqlite3Store, name) for name in (*names, "RESULT_RETENTION")}
+    on_finish = task_store._on_finish
     yield
     for name, method in originals.items():
         setattr(Sqlite3Store, name, method)
+    task_store._on_finish = on_finish
 
 
 @pytest.fixture
@@ -117,6 +119,28 @@ def test_when_the_lock_is_released_soon_then_the_patched_write_is_retried_and_st
             return row.status, bytes(row.result.body)
 
     assert asyncio.run(scenario()) == (ResultStatus.COMPLETED, b'{"instances": []}')
+
+
+def test_when_a_task_ends_then_on_finish_is_called_once_and_not_for_a_new_task(
+    restore_store: None, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    task_store.install(on_finish=lambda: calls.append("rung"))
+
+    async def scenario() -> list[list[str]]:
+        db = tmp_path / "tasks.db"
+        Sqlite3Store.init_db(str(db))
+        seen = []
+        async with Sqlite3Store(str(db)) as worker:
+            task_id = await new_task(worker)
+            seen.append(list(calls))
+            await worker.set_result(task_id, Response(b"{}"), ResultStatus.COMPLETED)
+            seen.append(list(calls))
+            await worker.set_status(await new_task(worker), ResultStatus.CANCELED)
+            seen.append(list(calls))
+        return seen
+
+    assert asyncio.run(scenario()) == [[], ["rung"], ["rung", "rung"]]
 
 
 def test_when_installed_twice_then_writes_are_wrapped_once(patched: None) -> None:

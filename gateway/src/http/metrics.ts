@@ -42,7 +42,9 @@ export class GatewayMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    // The event-loop delay (nodejs_eventloop_lag_*) is sampled every 50 ms, not prom-client's 10:
+    // a timer every 10 ms cost an idle gateway 0.7 % of a core (docs/BENCHMARKS.md).
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });
   }
 
   /** Times every request; unknown paths share one label so a scan cannot blow up the series. */

@@ -7,14 +7,13 @@ RECONCILE_INTERVAL_MS later) and without asking /detect/get for it. The announce
 shortcut: the gateway still polls, so an announcement it misses (a restart,
 a reader more than FINISHED_KEPT behind) delays a task, never loses it.
 
-The workers write the store and this reads it through a connection of its own: SQLite in WAL mode
-lets it read while they write, and a query by primary key costs microseconds, so looking every
-CHECK_INTERVAL_S is cheaper than any signal between the worker processes.
+The workers write the store and this reads it through a connection of its own (SQLite in WAL mode
+lets it read while they write); a waiting request looks again when a worker rings the doorbell
+(serving.doorbell) after storing a finish.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import sqlite3
@@ -24,9 +23,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from mini_streamio.contracts import schema
+from mini_streamio.serving.doorbell import Doorbell
 
-# How often a waiting request looks at the table: the latency an announcement adds, at most.
-CHECK_INTERVAL_S = 0.02
 MAX_WAIT_S = 30.0
 MAX_IDS: int = schema("finished-tasks")["properties"]["task_ids"]["maxItems"]
 
@@ -43,8 +41,9 @@ class FinishedTasks(BaseModel):
 
 
 class FinishedReader:
-    def __init__(self, db_file: str) -> None:
+    def __init__(self, db_file: str, doorbell: Doorbell) -> None:
         self.db_file = db_file
+        self.doorbell = doorbell
         self._conn: sqlite3.Connection | None = None
 
     async def wait_for(self, after: int, wait_s: float) -> FinishedTasks:
@@ -55,10 +54,12 @@ class FinishedReader:
         """
         deadline = time.monotonic() + wait_s
         while True:
+            ring = self.doorbell.next_ring()  # woken by a finish stored by any worker (doorbell.py)
             answer = self.read(after)
-            if after < 0 or answer.task_ids or time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if after < 0 or answer.task_ids or left <= 0:
                 return answer
-            await asyncio.sleep(CHECK_INTERVAL_S)
+            await self.doorbell.wait(ring, left)
 
     def read(self, after: int) -> FinishedTasks:
         conn = self._connection()

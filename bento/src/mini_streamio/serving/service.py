@@ -89,13 +89,15 @@ settings = get_settings()
 logging.getLogger("mini_streamio").setLevel(logging.INFO)
 
 from mini_streamio.inference import ModelWatcher, RegistryModelSource  # noqa: E402
-from mini_streamio.serving import task_store  # noqa: E402
+from mini_streamio.serving import doorbell, task_store  # noqa: E402
 from mini_streamio.serving.finished import MAX_WAIT_S, FinishedReader, FinishedTasks  # noqa: E402
 from mini_streamio.serving.orphans import exit_with_parent  # noqa: E402
 from mini_streamio.serving.priority import lower_cpu_priority  # noqa: E402
 from mini_streamio.serving.watchdog import Watchdog  # noqa: E402
 
-task_store.install()  # before BentoML creates the store: see task_store for the defect it fixes
+# Before BentoML creates the store: see task_store for the defect it fixes. A stored finish rings the
+# doorbell that wakes the workers' waiting /detect/finished requests.
+task_store.install(on_finish=lambda: doorbell.beside_task_store().ring())
 
 # The endpoints the gateway calls for every task.
 TASK_PATHS = ["/detect/submit", "/detect/get", "/detect/status", "/detect/finished"]
@@ -136,7 +138,7 @@ class Detection:
         self.models.start()
         self.watchdog = Watchdog(settings.inference_timeout_s)
         self.watchdog.start()
-        self.finishes = FinishedReader(BentoMLContainer.result_store_file.get())
+        self.finishes = FinishedReader(BentoMLContainer.result_store_file.get(), doorbell.beside_task_store())
 
     @bentoml.on_shutdown
     def stop_watching(self) -> None:

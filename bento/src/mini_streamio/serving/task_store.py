@@ -22,7 +22,7 @@ tests/test_task_store.py reproduces both defects against the installed class.
 
 It also numbers the tasks as they finish (table `finished`, filled by a trigger), which
 serving/finished.py serves as announcements: the gateway learns of a finish at once instead of at
-its next poll.
+its next poll; `on_finish` (the doorbell, serving.doorbell) wakes the requests waiting for one.
 
 It also opens each connection with `synchronous=NORMAL`: in WAL mode a commit then no longer waits
 for an fdatasync (checkpoints still sync). The store did three per task (310 for 100 tasks, 10 with
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 READ_METHODS = ("get_status", "get")
 WRITE_METHODS = ("new_entry", "set_status", "set_result")
+FINISHING_METHODS = ("set_status", "set_result")  # they fill the `finished` table (the trigger)
 ATTEMPTS = 5
 FIRST_RETRY_DELAY_S = 0.05  # doubled on every retry: 0.75 s of back-off in all
 # How long a finished task's result is kept (BentoML: a day). The gateway fetches it within seconds;
@@ -88,9 +89,14 @@ END
 
 Method = Callable[..., Awaitable[Any]]
 
+# Called after a write that may have finished a task (install's `on_finish`).
+_on_finish: Callable[[], None] | None = None
 
-def install() -> None:
-    """Wraps the store's methods once (idempotent)."""
+
+def install(on_finish: Callable[[], None] | None = None) -> None:
+    """Wraps the store's methods once (idempotent); `on_finish` runs after a task's status is stored."""
+    global _on_finish
+    _on_finish = on_finish
     for name in READ_METHODS + WRITE_METHODS:
         method = getattr(Sqlite3Store, name)
         if not getattr(method, "_patched", False):
@@ -157,13 +163,17 @@ def _retried_write(write: Method) -> Method:
         for attempt in range(1, ATTEMPTS + 1):
             async with _connection_lock(store):
                 try:
-                    return await write(store, *args)
+                    written = await write(store, *args)
                 except sqlite3.OperationalError as error:
                     await store._conn.rollback()  # no transaction, and no snapshot, outlives a failure
                     name = write.__name__
                     log.warning("task store %s failed (attempt %d of %d): %s", name, attempt, ATTEMPTS, error)
                     if attempt == ATTEMPTS:
                         raise
+                else:
+                    if _on_finish is not None and write.__name__ in FINISHING_METHODS:
+                        _on_finish()
+                    return written
             # Outside the lock: the worker's polls go on while this write waits for its next try.
             await asyncio.sleep(FIRST_RETRY_DELAY_S * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
