@@ -103,9 +103,10 @@ class Doorbell:
 
     def _heard(self) -> None:
         assert self._listener is not None
-        with contextlib.suppress(BlockingIOError):
+        # Every ring waiting (one wake-up answers them all), until BlockingIOError: none left.
+        with contextlib.suppress(OSError):
             while True:
-                self._listener.recv(1)  # all rings waiting: one wake-up answers them
+                self._listener.recv(1)
         if self._next_ring is not None:
             rung, self._next_ring = self._next_ring, asyncio.Event()
             rung.set()
