@@ -25,24 +25,23 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "bento" / "src"))
 
 from mini_streamio.offline import configure_ultralytics  # noqa: E402
 from mini_streamio.settings import Settings  # noqa: E402
+from process_tree import cpu_seconds, free_port, rss_mib  # noqa: E402
 
 MODEL_NAME = "bench-detector"
 IMAGE_SIZE = 416
@@ -143,12 +142,6 @@ def bench_in_process(weights: Path, images: list[bytes], count: int) -> list[tup
     return rows
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def minio_and_mlflow() -> Iterator[dict[str, str]]:
     stack = subprocess.Popen(
@@ -184,30 +177,6 @@ def register(env: dict[str, str], weights: Path) -> None:
         name=MODEL_NAME,
         alias="production",
     )
-
-
-def tree(root: int) -> list[psutil.Process]:
-    parent = psutil.Process(root)
-    return [parent, *parent.children(recursive=True)]
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) used so far by a process and all its descendants (the workers)."""
-    total = 0.0
-    for process in tree(root):
-        with suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def rss_mib(root: int) -> float:
-    """Resident memory of a process and all its descendants."""
-    total = 0
-    for process in tree(root):
-        with suppress(psutil.Error):
-            total += process.memory_info().rss
-    return total / 2**20
 
 
 @contextmanager

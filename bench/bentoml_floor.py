@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,27 +27,9 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
-import psutil
+from process_tree import cpu_seconds, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of a process and all its descendants."""
-    total = 0.0
-    parent = psutil.Process(root)
-    for process in [parent, *parent.children(recursive=True)]:
-        with suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 async def wait_ready(client: httpx.AsyncClient) -> None:

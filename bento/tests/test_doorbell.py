@@ -19,40 +19,32 @@ from mini_streamio.serving.doorbell import FALLBACK_S, Doorbell
 from mini_streamio.serving.finished import FinishedReader
 
 
-async def woken_within(bell: Doorbell, ring_from: Doorbell | None, timeout_s: float) -> tuple[bool, float]:
-    """Waits on `bell` while `ring_from` rings (if given); whether the ring woke it, and when."""
-    ring = bell.next_ring()
-    assert ring is not None
-    start = time.monotonic()
-    if ring_from is not None:
-        asyncio.get_running_loop().call_later(0.05, ring_from.ring)
-    await bell.wait(ring, timeout_s)
-    return ring.is_set(), time.monotonic() - start
-
-
-def test_when_another_worker_rings_then_a_waiting_worker_wakes_at_once(tmp_path: Path) -> None:
-    waiting, finishing = Doorbell(tmp_path, name="1"), Doorbell(tmp_path, name="2")
+def woken_within(bell: Doorbell, ring_from: Doorbell | None, timeout_s: float) -> tuple[bool, float]:
+    """Waits on `bell` while `ring_from` rings (if given), then closes `bell`; whether the ring woke
+    it, and when."""
 
     async def scenario() -> tuple[bool, float]:
         try:
-            return await woken_within(waiting, finishing, timeout_s=5)
+            ring = bell.next_ring()
+            assert ring is not None
+            start = time.monotonic()
+            if ring_from is not None:
+                asyncio.get_running_loop().call_later(0.05, ring_from.ring)
+            await bell.wait(ring, timeout_s)
+            return ring.is_set(), time.monotonic() - start
         finally:
-            waiting.close()
+            bell.close()
 
-    woken, after_s = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_when_another_worker_rings_then_a_waiting_worker_wakes_at_once(tmp_path: Path) -> None:
+    woken, after_s = woken_within(Doorbell(tmp_path, name="1"), Doorbell(tmp_path, name="2"), timeout_s=5)
     assert woken and after_s < FALLBACK_S, "woken by the ring, not by the fallback look"
 
 
 def test_when_nobody_rings_then_a_wait_ends_at_the_fallback_look(tmp_path: Path) -> None:
-    bell = Doorbell(tmp_path, name="1")
-
-    async def scenario() -> tuple[bool, float]:
-        try:
-            return await woken_within(bell, None, timeout_s=30)
-        finally:
-            bell.close()
-
-    woken, after_s = asyncio.run(scenario())
+    woken, after_s = woken_within(Doorbell(tmp_path, name="1"), None, timeout_s=30)
     assert not woken and FALLBACK_S <= after_s < 10 * FALLBACK_S
 
 
@@ -62,15 +54,7 @@ def test_when_a_worker_died_then_the_next_ring_removes_its_socket_and_still_wake
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     dead.bind(str(tmp_path / "999.sock"))
     dead.close()  # as a killed worker leaves it: the file, and nobody reading
-    waiting, finishing = Doorbell(tmp_path, name="1"), Doorbell(tmp_path, name="2")
-
-    async def scenario() -> bool:
-        try:
-            return (await woken_within(waiting, finishing, timeout_s=5))[0]
-        finally:
-            waiting.close()
-
-    assert asyncio.run(scenario())
+    assert woken_within(Doorbell(tmp_path, name="1"), Doorbell(tmp_path, name="2"), timeout_s=5)[0]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [], "the dead worker's socket is gone, and ours closed"
 

@@ -43,7 +43,7 @@ export class GatewayMetrics {
 
   constructor() {
     // The event-loop delay (nodejs_eventloop_lag_*) is sampled every 50 ms, not prom-client's 10:
-    // a timer every 10 ms cost an idle gateway 0.7 % of a core (docs/BENCHMARKS.md).
+    // its timer is most of an idle gateway's CPU (docs/BENCHMARKS.md).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });
   }
 

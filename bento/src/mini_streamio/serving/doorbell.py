@@ -1,10 +1,9 @@
 """A doorbell between BentoML's workers: a finish stored by any worker wakes the waiting announcements.
 
-A `/detect/finished` long poll waits in one worker for tasks that any worker may finish. It looked
-at the task table every 20 ms: 2 % of a core with nothing to do, and up to 20 ms added to each
-announcement. Now the worker that stores a finish sends an empty datagram to every socket in one
-directory beside the task store; a worker with requests waiting binds its socket there (named by
-its pid) and wakes them when one arrives.
+A `/detect/finished` long poll waits in one worker for tasks that any worker may finish. The worker
+that stores a finish sends an empty datagram to every socket in one directory beside the task store;
+a worker with requests waiting binds its socket there (named by its pid) and wakes them when one
+arrives, so an idle worker does not keep looking at the table (docs/BENCHMARKS.md).
 
 A ring can be missed (a worker that binds after it, a datagram dropped), so a waiting request still
 looks at the table every FALLBACK_S; where no socket can be bound (AF_UNIX paths stop at 107 bytes),
@@ -90,16 +89,24 @@ class Doorbell:
             self.directory.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)  # a socket of a dead worker whose pid this one reuses
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        except OSError as error:
+            self._cannot_listen(path, error)
+            return
+        try:
             listener.setblocking(False)
             listener.bind(str(path))
         except OSError as error:
-            self._unbindable = True
-            log.warning("no doorbell at %s (%s): announcements poll every %s s", path, error, POLL_S)
+            listener.close()
+            self._cannot_listen(path, error)
             return
         self._listener = listener
         self._next_ring = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(listener.fileno(), self._heard)
+
+    def _cannot_listen(self, path: Path, error: OSError) -> None:
+        self._unbindable = True
+        log.warning("no doorbell at %s (%s): announcements poll every %s s", path, error, POLL_S)
 
     def _heard(self) -> None:
         assert self._listener is not None
